@@ -1,0 +1,35 @@
+// Reading a JSON request body under the size limit: 413 beyond it (Content-Length or the bytes
+// actually sent), 400 for anything that is not one JSON value.
+// Must not import: src/, hono.
+import { ApiError } from './errors.ts'
+
+export async function readJson(request: Request, maxBytes: number): Promise<unknown> {
+  const tooLarge = () => new ApiError(413, `The request body exceeds ${maxBytes} bytes`, 'invalid_request_error', 'body_too_large')
+  const declared = Number(request.headers.get('content-length') ?? NaN)
+  if (declared > maxBytes) throw tooLarge()
+  if (!request.body) throw new ApiError(400, 'The request has no body; send a JSON object', 'invalid_request_error', 'invalid_json')
+  const reader = request.body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { value, done } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > maxBytes) {
+      await reader.cancel()
+      throw tooLarge()
+    }
+    chunks.push(value)
+  }
+  const bytes = new Uint8Array(size)
+  let at = 0
+  for (const chunk of chunks) {
+    bytes.set(chunk, at)
+    at += chunk.byteLength
+  }
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes))
+  } catch {
+    throw new ApiError(400, 'The request body is not valid JSON', 'invalid_request_error', 'invalid_json')
+  }
+}

@@ -1,0 +1,45 @@
+// Bindings of the worker (wrangler.toml) and the limits read from its vars, parsed once per request.
+// Owns: the `Env` type and `Limits`. Must not import: src/ (the core), other worker modules.
+import type { SessionObject } from './session.ts'
+
+export interface Env {
+  readonly ASSETS: Fetcher
+  readonly SESSIONS: DurableObjectNamespace<SessionObject>
+  readonly MODEL_ID: string
+  readonly MODEL_DIR: string
+  readonly MAX_PROMPT_TOKENS: string
+  readonly MAX_COMPLETION_TOKENS: string
+  readonly DEFAULT_MAX_TOKENS: string
+  readonly MAX_BODY_BYTES: string
+  readonly MAX_QUEUED_PER_SESSION: string
+  /** Secret: comma-separated API keys. Unset or empty: the API is open and every session is 'public'. */
+  readonly API_KEYS?: string
+}
+
+export interface Limits {
+  readonly modelId: string
+  readonly modelDir: string
+  readonly maxPromptTokens: number
+  readonly maxCompletionTokens: number
+  readonly defaultMaxTokens: number
+  readonly maxBodyBytes: number
+  readonly maxQueuedPerSession: number
+}
+
+export function limitsOf(env: Env): Limits {
+  return {
+    modelId: env.MODEL_ID,
+    modelDir: env.MODEL_DIR,
+    maxPromptTokens: positiveInt('MAX_PROMPT_TOKENS', env.MAX_PROMPT_TOKENS),
+    maxCompletionTokens: positiveInt('MAX_COMPLETION_TOKENS', env.MAX_COMPLETION_TOKENS),
+    defaultMaxTokens: positiveInt('DEFAULT_MAX_TOKENS', env.DEFAULT_MAX_TOKENS),
+    maxBodyBytes: positiveInt('MAX_BODY_BYTES', env.MAX_BODY_BYTES),
+    maxQueuedPerSession: positiveInt('MAX_QUEUED_PER_SESSION', env.MAX_QUEUED_PER_SESSION),
+  }
+}
+
+function positiveInt(name: string, value: string): number {
+  const n = Number(value)
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`wrangler var ${name} must be a positive integer, got ${JSON.stringify(value)}`)
+  return n
+}

@@ -1,0 +1,200 @@
+// The Durable Object of one chat session (issue 4 item 2): it runs the model for its session, keeps the
+// checkpoints in memory while warm, persists them after every turn in one transaction, and serialises
+// requests through a promise queue.
+//
+// Turn semantics: a turn commits when generation finishes (stop or length): the new checkpoints are
+// written to storage, then replace the ones in memory, then the final event is sent. A turn that fails
+// or is aborted (client disconnect) is rolled back entirely: storage and memory keep the previous turn.
+// Must not import: hono (routes live in app.ts).
+import { DurableObject } from 'cloudflare:workers'
+import { BadState } from '../src/errors.ts'
+import { bestCheckpoint, disposeAll, type Checkpoint } from './checkpoints.ts'
+import { engineFor, type Engine } from './engine.ts'
+import { limitsOf, type Env } from './env.ts'
+import { ApiError, toApiError, type WireError } from './errors.ts'
+import { SessionStore, StoredRecordError } from './store.ts'
+import { encodeEvent, type TurnEvent, type TurnParams, type TurnRequest } from './turn.ts'
+import { dropWarm, touchWarm } from './warm.ts'
+
+export type TurnResult = { readonly ok: true; readonly stream: ReadableStream<Uint8Array> } | { readonly ok: false; readonly error: WireError }
+
+export interface SessionInfo {
+  readonly model: string
+  readonly tokens: number // tokens held by the longest checkpoint
+  readonly stateBytes: number // bytes stored (states and logits)
+  readonly created: number // ms since epoch
+  readonly updated: number
+  readonly turns: number
+  readonly checkpoints: readonly { readonly kind: Checkpoint['kind']; readonly tokens: number }[]
+}
+
+interface StoredMeta {
+  readonly checkpoints: readonly { readonly kind: Checkpoint['kind']; readonly ids: readonly number[]; readonly logits: boolean }[]
+}
+
+export class SessionObject extends DurableObject<Env> {
+  private readonly store: SessionStore
+  private tail: Promise<unknown> = Promise.resolve()
+  private queued = 0 // turns waiting or running
+  /** In-memory checkpoints; null when not loaded (new object, or evicted from the warm budget). */
+  private held: Checkpoint[] | null = null
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env)
+    this.store = new SessionStore(ctx.storage)
+  }
+
+  /** Start a turn. Errors found before it is queued (limits, prompt) come back as `ok: false`. */
+  async turn(request: TurnRequest): Promise<TurnResult> {
+    try {
+      const limits = limitsOf(this.env)
+      if (this.queued >= limits.maxQueuedPerSession)
+        throw new ApiError(429, `This session already has ${this.queued} requests in progress or queued; retry later`, 'rate_limit_error', 'session_busy')
+      const engine = await engineFor(this.env, limits)
+      const ids = engine.promptIds(request.prompt, limits)
+      const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>()
+      const writer = writable.getWriter()
+      const abort = new AbortController()
+      const emit = async (event: TurnEvent) => {
+        try {
+          await writer.write(encodeEvent(event))
+        } catch {
+          abort.abort(new Error('the client went away'))
+        }
+      }
+      this.enqueue(() => this.runTurn(engine, ids, request.params, emit, abort.signal))
+        .catch((err: unknown) => (abort.signal.aborted ? undefined : emit({ type: 'error', error: toApiError(err).toWire() })))
+        .finally(() => writer.close().catch(() => {}))
+      return { ok: true, stream: readable }
+    } catch (err) {
+      return { ok: false, error: toApiError(err).toWire() }
+    }
+  }
+
+  /** What the session holds, or null if it has never committed a turn. */
+  async info(): Promise<SessionInfo | null> {
+    const header = this.store.header()
+    if (!header) return null
+    const meta = header.meta as StoredMeta
+    return {
+      model: header.model,
+      tokens: Math.max(0, ...meta.checkpoints.map((c) => c.ids.length)),
+      stateBytes: header.parts.reduce((sum, p) => sum + p.bytes, 0),
+      created: header.created,
+      updated: header.updated,
+      turns: header.turns,
+      checkpoints: meta.checkpoints.map((c) => ({ kind: c.kind, tokens: c.ids.length })),
+    }
+  }
+
+  /** Delete the session after the turns queued before this call; false if there was nothing. */
+  async remove(): Promise<boolean> {
+    return this.enqueue(async () => {
+      const existed = this.store.header() !== null
+      await this.store.clear()
+      this.forget()
+      return existed
+    })
+  }
+
+  private enqueue<T>(task: () => Promise<T>): Promise<T> {
+    this.queued++
+    const run = this.tail.then(task)
+    this.tail = run.then(
+      () => this.queued--,
+      () => this.queued--,
+    )
+    return run
+  }
+
+  private async runTurn(engine: Engine, ids: number[], params: TurnParams, emit: (e: TurnEvent) => Promise<void>, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted() // the client left while the turn was queued
+    const held = await this.checkpoints(engine)
+    const base = bestCheckpoint(held, ids)
+    const cached = base ? base.ids.length : 0
+    const work = base ? base.state.fork() : engine.freshState()
+    let prompt: Checkpoint | null = null
+    try {
+      const logits = base && cached === ids.length ? base.logits!.slice() : engine.advance(work, ids.slice(cached))
+      prompt = { kind: 'prompt', ids, state: work.fork(), logits: logits.slice() }
+      await emit({ type: 'start', promptTokens: ids.length, cachedTokens: cached })
+      const tokens = engine.generate(work, logits, params, signal)
+      let step = await tokens.next()
+      for (; !step.done; step = await tokens.next()) await emit(step.value)
+      const { finishReason, generated } = step.value
+      signal.throwIfAborted()
+      // The state holds the prompt and every generated token but the last (src/generate.ts).
+      const replyIds = [...ids, ...generated].slice(0, work.textTokens)
+      if (replyIds.length !== work.textTokens) throw new BadState(`state holds ${work.textTokens} tokens, the turn produced ${replyIds.length}`)
+      const next: Checkpoint[] = [prompt]
+      if (replyIds.length > ids.length) next.push({ kind: 'reply', ids: replyIds, state: work, logits: null })
+      else work.dispose()
+      await this.commit(engine, next)
+      await emit({ type: 'end', finishReason, completionTokens: generated.length })
+    } catch (err) {
+      work.dispose()
+      prompt?.state.dispose()
+      throw err
+    }
+  }
+
+  /** The checkpoints in memory, restored from storage when the object was evicted or restarted. */
+  private async checkpoints(engine: Engine): Promise<Checkpoint[]> {
+    if (this.held) return this.held
+    let record
+    try {
+      record = await this.store.read()
+    } catch (err) {
+      if (err instanceof StoredRecordError) throw new ApiError(500, `stored session state is unreadable (${err.message}); DELETE the session to start over`, 'server_error', 'bad_session_state')
+      throw err
+    }
+    const held: Checkpoint[] = []
+    // A record of another model (MODEL_ID changed) cannot be continued; the conversation is always
+    // re-sent, so the session simply starts again from the meta-token prefix.
+    if (record && record.header.model === engine.modelId) {
+      try {
+        for (const c of (record.header.meta as StoredMeta).checkpoints) {
+          const state = engine.restoreState(record.parts.get(`${c.kind}.state`)!)
+          const logitBytes = c.logits ? record.parts.get(`${c.kind}.logits`)! : null
+          held.push({ kind: c.kind, ids: c.ids, state, logits: logitBytes ? new Float32Array(logitBytes.slice().buffer) : null })
+        }
+      } catch (err) {
+        disposeAll(held)
+        throw err
+      }
+    }
+    this.keep(held)
+    return held
+  }
+
+  private async commit(engine: Engine, next: Checkpoint[]): Promise<void> {
+    const parts: { name: string; data: Uint8Array }[] = []
+    for (const c of next) {
+      parts.push({ name: `${c.kind}.state`, data: c.state.serialize() })
+      if (c.logits) parts.push({ name: `${c.kind}.logits`, data: new Uint8Array(c.logits.buffer, c.logits.byteOffset, c.logits.byteLength) })
+    }
+    const meta: StoredMeta = { checkpoints: next.map((c) => ({ kind: c.kind, ids: c.ids, logits: c.logits !== null })) }
+    await this.store.write({ model: engine.modelId, meta, now: Date.now() }, parts)
+    this.forget()
+    this.keep(next)
+  }
+
+  private keep(checkpoints: Checkpoint[]): void {
+    this.held = checkpoints
+    const bytes = checkpoints.reduce((sum, c) => sum + c.state.byteLength + (c.logits?.byteLength ?? 0), 0)
+    touchWarm(this, bytes, () => {
+      if (this.queued > 0) return false // a turn may be about to fork them
+      if (this.held === checkpoints) {
+        disposeAll(checkpoints)
+        this.held = null
+      }
+      return true
+    })
+  }
+
+  private forget(): void {
+    if (this.held) disposeAll(this.held)
+    this.held = null
+    dropWarm(this)
+  }
+}
