@@ -47,8 +47,9 @@ export class TensorStore {
     if (!info) throw new BadCheckpoint('checkpoint', 'missing tensor', name)
     const same = info.shape.length === shape.length && info.shape.every((d, i) => d === shape[i])
     if (!same) throw new BadCheckpoint(info.file, `wrong shape [${info.shape}], expected [${shape}]`, name)
-    if (info.dtype === 'I64' || info.dtype === 'I32') throw new BadCheckpoint(info.file, `dtype ${info.dtype} where a float tensor is expected`, name)
-    return toFloat32(info)
+    const { dtype } = info
+    if (dtype === 'I64' || dtype === 'I32') throw new BadCheckpoint(info.file, `dtype ${dtype} where a float tensor is expected`, name)
+    return toFloat32({ ...info, dtype })
   }
 }
 

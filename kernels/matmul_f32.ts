@@ -1,0 +1,130 @@
+// f32 matvec / matmul on the 4-row interleaved layout, and row gathers from it.
+// Owns: matvec_f32, matmul_f32, gather_rows_f32.
+// Must not import: anything but ./simd.
+//
+// Layout (prepared on the host by wasm/layout.ts): rows in blocks of 4 (zero rows pad the last
+// block), columns padded to a multiple of 4. Block b holds colsPadded / 4 chunks of 16 floats; chunk
+// c is [row 4b+r][cols 4c..4c+3] for r = 0..3, so one 64-byte line feeds four rows and a matvec reads
+// one sequential stream (wasm-kernels-notes: 1.3–1.5× over row-major).
+import { hsum4f, loadTail, storeLanes } from './simd'
+
+/** Floats per 4-row block. */
+// @ts-ignore: decorator
+@inline function blockFloats(cols: i32): i32 {
+  return ((cols + 3) & ~3) << 2
+}
+
+/** Four rows · one token; two chunks per step (8 accumulators: V8 keeps ≤ 16 v128 in registers). */
+// @ts-ignore: decorator
+@inline function block4x1(wb: usize, x: usize, cols: i32): v128 {
+  const full = cols >> 2
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0)
+  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0)
+  let c = 0
+  for (; c + 1 < full; c += 2) {
+    const p = wb + (<usize>c << 6)
+    const xp = x + (<usize>c << 4)
+    const x0 = v128.load(xp)
+    const x1 = v128.load(xp, 16)
+    a0 = f32x4.add(a0, f32x4.mul(v128.load(p), x0))
+    a1 = f32x4.add(a1, f32x4.mul(v128.load(p, 16), x0))
+    a2 = f32x4.add(a2, f32x4.mul(v128.load(p, 32), x0))
+    a3 = f32x4.add(a3, f32x4.mul(v128.load(p, 48), x0))
+    b0 = f32x4.add(b0, f32x4.mul(v128.load(p, 64), x1))
+    b1 = f32x4.add(b1, f32x4.mul(v128.load(p, 80), x1))
+    b2 = f32x4.add(b2, f32x4.mul(v128.load(p, 96), x1))
+    b3 = f32x4.add(b3, f32x4.mul(v128.load(p, 112), x1))
+  }
+  for (; c <= full; c++) {
+    const rest = cols - (c << 2)
+    if (rest <= 0) break
+    const p = wb + (<usize>c << 6)
+    const x0 = rest >= 4 ? v128.load(x + (<usize>c << 4)) : loadTail(x + (<usize>c << 4), rest)
+    a0 = f32x4.add(a0, f32x4.mul(v128.load(p), x0))
+    a1 = f32x4.add(a1, f32x4.mul(v128.load(p, 16), x0))
+    a2 = f32x4.add(a2, f32x4.mul(v128.load(p, 32), x0))
+    a3 = f32x4.add(a3, f32x4.mul(v128.load(p, 48), x0))
+  }
+  return hsum4f(f32x4.add(a0, b0), f32x4.add(a1, b1), f32x4.add(a2, b2), f32x4.add(a3, b3))
+}
+
+/** Four rows · two tokens (8 accumulators); writes both tokens' four outputs. */
+// @ts-ignore: decorator
+@inline function block4x2(out0: usize, out1: usize, n: i32, wb: usize, x0p: usize, x1p: usize, cols: i32): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0)
+  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0)
+  const full = cols >> 2
+  for (let c = 0; c <= full; c++) {
+    const rest = cols - (c << 2)
+    if (rest <= 0) break
+    const off = <usize>c << 4
+    let x0: v128, x1: v128
+    if (rest >= 4) {
+      x0 = v128.load(x0p + off)
+      x1 = v128.load(x1p + off)
+    } else {
+      x0 = loadTail(x0p + off, rest)
+      x1 = loadTail(x1p + off, rest)
+    }
+    const p = wb + (<usize>c << 6)
+    let w = v128.load(p)
+    a0 = f32x4.add(a0, f32x4.mul(w, x0))
+    b0 = f32x4.add(b0, f32x4.mul(w, x1))
+    w = v128.load(p, 16)
+    a1 = f32x4.add(a1, f32x4.mul(w, x0))
+    b1 = f32x4.add(b1, f32x4.mul(w, x1))
+    w = v128.load(p, 32)
+    a2 = f32x4.add(a2, f32x4.mul(w, x0))
+    b2 = f32x4.add(b2, f32x4.mul(w, x1))
+    w = v128.load(p, 48)
+    a3 = f32x4.add(a3, f32x4.mul(w, x0))
+    b3 = f32x4.add(b3, f32x4.mul(w, x1))
+  }
+  storeLanes(out0, hsum4f(a0, a1, a2, a3), n)
+  storeLanes(out1, hsum4f(b0, b1, b2, b3), n)
+}
+
+/** out[rows] = W · x[cols] (one decode token). */
+export function matvec_f32(out: usize, w: usize, rows: i32, cols: i32, x: usize): void {
+  const stride = <usize>blockFloats(cols) << 2
+  for (let r = 0; r < rows; r += 4) {
+    storeLanes(out + (<usize>r << 2), block4x1(w + <usize>(r >> 2) * stride, x, cols), rows - r)
+  }
+}
+
+/**
+ * out[T, rows] = x[T, cols] · Wᵀ, blocked: a tile of tokens small enough to stay in L2 is swept
+ * over every 4-row block, so each weight block is read from memory once per tile.
+ */
+export function matmul_f32(out: usize, w: usize, rows: i32, cols: i32, x: usize, T: i32): void {
+  const stride = <usize>blockFloats(cols) << 2
+  const xRow = <usize>cols << 2
+  const oRow = <usize>rows << 2
+  const tile = max(2, <i32>(<usize>196608 / xRow) & ~1)
+  for (let t0 = 0; t0 < T; t0 += tile) {
+    const t1 = min(T, t0 + tile)
+    for (let r = 0; r < rows; r += 4) {
+      const wb = w + <usize>(r >> 2) * stride
+      const n = rows - r
+      let t = t0
+      for (; t + 1 < t1; t += 2) {
+        const o = out + <usize>t * oRow + (<usize>r << 2)
+        block4x2(o, o + oRow, n, wb, x + <usize>t * xRow, x + <usize>(t + 1) * xRow, cols)
+      }
+      if (t < t1) storeLanes(out + <usize>t * oRow + (<usize>r << 2), block4x1(wb, x + <usize>t * xRow, cols), n)
+    }
+  }
+}
+
+/** out[i, :] = W[ids[i], :] for i < n; ids is i32[n]. */
+export function gather_rows_f32(out: usize, w: usize, cols: i32, ids: usize, n: i32): void {
+  const stride = <usize>blockFloats(cols) << 2
+  for (let i = 0; i < n; i++) {
+    const r = load<i32>(ids + (<usize>i << 2))
+    const rowBase = w + <usize>(r >> 2) * stride + (<usize>(r & 3) << 4)
+    const o = out + <usize>i * cols * 4
+    for (let c = 0; c < cols; c++) {
+      store<f32>(o + (<usize>c << 2), load<f32>(rowBase + (<usize>(c >> 2) << 6) + (<usize>(c & 3) << 2)))
+    }
+  }
+}

@@ -1,0 +1,136 @@
+// int4 matvec / matmul (nibbles with f32 scales per 32 or 64 columns, activations int8 per 32
+// columns, i32 dot products), plain-SIMD and relaxed-SIMD variants; dequantising row gathers.
+// Owns: matvec_q4_f32, matmul_q4_f32, matvec_q4_f32_relaxed, matmul_q4_f32_relaxed, gather_rows_q4.
+// Must not import: anything but ./simd.
+//
+// w = scale · (q − 8), so dot(x, w) = scale · (dot(x, q) − 8·Σx): the raw nibbles 0..15 are used
+// directly and Σx comes once per activation group from quantize_rows_i8.
+//
+// Layout (wasm/layout.ts): rows in blocks of 4; block b holds cols/32 chunks of 64 bytes; chunk c is
+// [row 4b+r][16 bytes], and byte i of a row holds column 32c+i in its low nibble and column 32c+16+i
+// in its high nibble. Scales: [rows/4 blocks][groups][4 rows] f32.
+//  - relaxed: lo = v & 0x0F gives columns 0..15, hi = (v >> 4) & 0x0F columns 16..31, each the
+//    7-bit operand of one relaxed dot with 16 int8 activations.
+//  - plain: read as eight 16-bit lanes, lane l = byte 2l | byte 2l+1 << 8 holds the columns
+//    (2l, 16+2l, 2l+1, 17+2l) in its four nibbles, so four shift/mask steps give four i16x8
+//    vectors without any widening; the activations come pre-permuted to match (x16 in quantize.ts).
+import { hsum4i, isRelaxed, Plain, Relaxed, storeLanes } from './simd'
+
+/** dot of 32 nibbles (one row's 16 bytes) with 32 i16 activations X0..X3 (plain SIMD). */
+// @ts-ignore: decorator
+@inline function dot32(acc: v128, v: v128, X0: v128, X1: v128, X2: v128, X3: v128): v128 {
+  const m = i16x8.splat(0x000f)
+  const d01 = i32x4.add(
+    i32x4.dot_i16x8_s(v128.and(v, m), X0),
+    i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(v, 4), m), X1))
+  const d23 = i32x4.add(
+    i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(v, 8), m), X2),
+    i32x4.dot_i16x8_s(i16x8.shr_u(v, 12), X3))
+  return i32x4.add(acc, i32x4.add(d01, d23))
+}
+
+/** dot of 32 nibbles with 32 int8 activations (xlo: columns 0..15, xhi: 16..31), relaxed SIMD. */
+// @ts-ignore: decorator
+@inline function dot32r(acc: v128, v: v128, xlo: v128, xhi: v128): v128 {
+  const m = i8x16.splat(0x0f)
+  acc = i32x4.relaxed_dot_i8x16_i7x16_add_s(xlo, v128.and(v, m), acc)
+  return i32x4.relaxed_dot_i8x16_i7x16_add_s(xhi, v128.and(i16x8.shr_u(v, 4), m), acc)
+}
+
+/** Four rows · one token. xq: i8 activations (relaxed) or the permuted i16 ones (plain). */
+// @ts-ignore: decorator
+@inline function block<V>(wb: usize, sb: usize, xq: usize, xs: usize, xsum: usize, groups: i32, runsPerGroup: i32): v128 {
+  let acc = f32x4.splat(0)
+  let wp = wb, xp = xq, sp = xs, np = xsum
+  for (let g = 0; g < groups; g++) {
+    let accG = f32x4.splat(0)
+    for (let run = 0; run < runsPerGroup; run++) {
+      let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0)
+      if (isRelaxed<V>()) {
+        const xlo = v128.load(xp)
+        const xhi = v128.load(xp, 16)
+        a0 = dot32r(a0, v128.load(wp), xlo, xhi)
+        a1 = dot32r(a1, v128.load(wp, 16), xlo, xhi)
+        a2 = dot32r(a2, v128.load(wp, 32), xlo, xhi)
+        a3 = dot32r(a3, v128.load(wp, 48), xlo, xhi)
+        xp += 32
+      } else {
+        const X0 = v128.load(xp)
+        const X1 = v128.load(xp, 16)
+        const X2 = v128.load(xp, 32)
+        const X3 = v128.load(xp, 48)
+        a0 = dot32(a0, v128.load(wp), X0, X1, X2, X3)
+        a1 = dot32(a1, v128.load(wp, 16), X0, X1, X2, X3)
+        a2 = dot32(a2, v128.load(wp, 32), X0, X1, X2, X3)
+        a3 = dot32(a3, v128.load(wp, 48), X0, X1, X2, X3)
+        xp += 64
+      }
+      wp += 64
+      const d = i32x4.sub(hsum4i(a0, a1, a2, a3), i32x4.splat(load<i32>(np) << 3))
+      accG = f32x4.add(accG, f32x4.mul(f32x4.convert_i32x4_s(d), f32x4.splat(load<f32>(sp))))
+      sp += 4
+      np += 4
+    }
+    acc = f32x4.add(acc, f32x4.mul(accG, v128.load(sb + (<usize>g << 4))))
+  }
+  return acc
+}
+
+// @ts-ignore: decorator
+@inline function matmul<V>(out: usize, w: usize, scales: usize, rows: i32, cols: i32, group: i32,
+  xq: usize, xs: usize, xsum: usize, T: i32): void {
+  const groups = cols / group
+  const runs = <usize>(cols >> 5)
+  const stride = <usize>cols << 1 // bytes per 4-row block: 4 rows · cols / 2
+  const sStride = <usize>groups << 4
+  const xRow = isRelaxed<V>() ? <usize>cols : <usize>cols << 1
+  const tile = max(1, <i32>(<usize>262144 / xRow))
+  for (let t0 = 0; t0 < T; t0 += tile) {
+    const t1 = min(T, t0 + tile)
+    for (let r = 0; r < rows; r += 4) {
+      const wb = w + <usize>(r >> 2) * stride
+      const sb = scales + <usize>(r >> 2) * sStride
+      for (let t = t0; t < t1; t++) {
+        const v = block<V>(wb, sb, xq + <usize>t * xRow, xs + <usize>t * runs * 4, xsum + <usize>t * runs * 4, groups, group >> 5)
+        storeLanes(out + ((<usize>t * <usize>rows + <usize>r) << 2), v, rows - r)
+      }
+    }
+  }
+}
+
+/** out[rows] = W · x̂ for one token; x16: permuted i16 activations, xs / xsum: per-32 scales and Σq. */
+export function matvec_q4_f32(out: usize, w: usize, scales: usize, rows: i32, cols: i32, group: i32, x16: usize, xs: usize, xsum: usize): void {
+  matmul<Plain>(out, w, scales, rows, cols, group, x16, xs, xsum, 1)
+}
+
+export function matmul_q4_f32(out: usize, w: usize, scales: usize, rows: i32, cols: i32, group: i32, x16: usize, xs: usize, xsum: usize, T: i32): void {
+  matmul<Plain>(out, w, scales, rows, cols, group, x16, xs, xsum, T)
+}
+
+/** Relaxed variants take the i8 activations xq instead of x16. */
+export function matvec_q4_f32_relaxed(out: usize, w: usize, scales: usize, rows: i32, cols: i32, group: i32, xq: usize, xs: usize, xsum: usize): void {
+  matmul<Relaxed>(out, w, scales, rows, cols, group, xq, xs, xsum, 1)
+}
+
+export function matmul_q4_f32_relaxed(out: usize, w: usize, scales: usize, rows: i32, cols: i32, group: i32, xq: usize, xs: usize, xsum: usize, T: i32): void {
+  matmul<Relaxed>(out, w, scales, rows, cols, group, xq, xs, xsum, T)
+}
+
+/** out[i, :] = scale · (q − 8) for row ids[i] (i32[n]). */
+export function gather_rows_q4(out: usize, w: usize, scales: usize, cols: i32, group: i32, ids: usize, n: i32): void {
+  const groups = cols / group
+  const stride = <usize>cols << 1
+  for (let i = 0; i < n; i++) {
+    const r = load<i32>(ids + (<usize>i << 2))
+    const lane = <usize>(r & 3)
+    const wb = w + <usize>(r >> 2) * stride + (lane << 4)
+    const sb = scales + <usize>(r >> 2) * (<usize>groups << 4) + (lane << 2)
+    const o = out + <usize>i * <usize>cols * 4
+    for (let c = 0; c < cols; c++) {
+      const k = c & 31
+      const byte = load<u8>(wb + (<usize>(c >> 5) << 6) + <usize>(k & 15))
+      const q = <i32>(k < 16 ? byte & 15 : byte >> 4) - 8
+      store<f32>(o + (<usize>c << 2), load<f32>(sb + (<usize>(c / group) << 4)) * <f32>q)
+    }
+  }
+}

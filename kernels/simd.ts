@@ -1,0 +1,90 @@
+// Shared SIMD helpers for the kernels: horizontal sums, tail loads, a vector exp and SiLU.
+// Owns: nothing exported to the host; every function here is inlined into a kernel.
+// Must not import: anything (AssemblyScript std builtins only).
+
+/** Sums of four vectors at once: [Σa0, Σa1, Σa2, Σa3] (a 4×4 transpose-add, f32 lanes). */
+// @ts-ignore: decorator
+@inline export function hsum4f(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
+  const s01 = f32x4.add(i32x4.shuffle(a0, a1, 0, 4, 1, 5), i32x4.shuffle(a0, a1, 2, 6, 3, 7))
+  const s23 = f32x4.add(i32x4.shuffle(a2, a3, 0, 4, 1, 5), i32x4.shuffle(a2, a3, 2, 6, 3, 7))
+  return f32x4.add(i32x4.shuffle(s01, s23, 0, 1, 4, 5), i32x4.shuffle(s01, s23, 2, 3, 6, 7))
+}
+
+/** The same transpose-add for i32 lanes. */
+// @ts-ignore: decorator
+@inline export function hsum4i(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
+  const s01 = i32x4.add(i32x4.shuffle(a0, a1, 0, 4, 1, 5), i32x4.shuffle(a0, a1, 2, 6, 3, 7))
+  const s23 = i32x4.add(i32x4.shuffle(a2, a3, 0, 4, 1, 5), i32x4.shuffle(a2, a3, 2, 6, 3, 7))
+  return i32x4.add(i32x4.shuffle(s01, s23, 0, 1, 4, 5), i32x4.shuffle(s01, s23, 2, 3, 6, 7))
+}
+
+/** Σ of the four f32 lanes. */
+// @ts-ignore: decorator
+@inline export function hsum(a: v128): f32 {
+  const s = f32x4.add(a, i32x4.shuffle(a, a, 2, 3, 0, 1))
+  return f32x4.extract_lane(f32x4.add(s, i32x4.shuffle(s, s, 1, 0, 3, 2)), 0)
+}
+
+/** Loads n ∈ 1..3 floats from ptr into the low lanes; the other lanes are 0 (never reads past ptr + 4n). */
+// @ts-ignore: decorator
+@inline export function loadTail(ptr: usize, n: i32): v128 {
+  let v = f32x4.replace_lane(f32x4.splat(0), 0, load<f32>(ptr))
+  if (n > 1) v = f32x4.replace_lane(v, 1, load<f32>(ptr, 4))
+  if (n > 2) v = f32x4.replace_lane(v, 2, load<f32>(ptr, 8))
+  return v
+}
+
+/** Stores the first n lanes of v (all four when n ≥ 4). */
+// @ts-ignore: decorator
+@inline export function storeLanes(ptr: usize, v: v128, n: i32): void {
+  if (n >= 4) {
+    v128.store(ptr, v)
+    return
+  }
+  store<f32>(ptr, f32x4.extract_lane(v, 0))
+  if (n > 1) store<f32>(ptr, f32x4.extract_lane(v, 1), 4)
+  if (n > 2) store<f32>(ptr, f32x4.extract_lane(v, 2), 8)
+}
+
+/**
+ * e^x per lane (Cephes expf: range reduction by ln 2 in two parts, degree-5 polynomial), relative
+ * error ≈ 2 ulp. Inputs are clamped to [−87.34, 88]: below, the result is ≈ 1.2e−38 instead of a
+ * denormal; above, e^88 instead of overflow.
+ */
+// @ts-ignore: decorator
+@inline export function exp4(x: v128): v128 {
+  x = f32x4.max(f32x4.min(x, f32x4.splat(88.0)), f32x4.splat(-87.33654))
+  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504088896341)))
+  let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)))
+  r = f32x4.add(r, f32x4.mul(n, f32x4.splat(2.12194440e-4)))
+  let p = f32x4.splat(1.9875691500e-4)
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3))
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3))
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2))
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1))
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1))
+  p = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1.0))
+  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23)
+  return f32x4.mul(p, scale)
+}
+
+/** SiLU per lane: x · σ(x) = x / (1 + e^−x). */
+// @ts-ignore: decorator
+@inline export function silu4(x: v128): v128 {
+  return f32x4.div(x, f32x4.add(f32x4.splat(1.0), exp4(f32x4.neg(x))))
+}
+
+/** Scalar SiLU, f32. */
+// @ts-ignore: decorator
+@inline export function silu1(x: f32): f32 {
+  return x / (<f32>1.0 + Mathf.exp(-x))
+}
+
+/** Type-level switch for kernels with a relaxed-SIMD variant: f<Plain>() or f<Relaxed>(). The
+ * branch not taken is never compiled, so the plain module holds no relaxed instruction. */
+export type Plain = i32
+export type Relaxed = i64
+// @ts-ignore: decorator
+@inline export function isRelaxed<V>(): bool {
+  return sizeof<V>() == 8
+}

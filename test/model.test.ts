@@ -1,0 +1,150 @@
+// Parity of the core with NVIDIA's reference logits (fixtures A and B), per layer, and the state
+// operations (serialize/restore, append vs decode, meta prefix vs full prefill, fork, ring size).
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { loadModel } from '../src/load.ts'
+import type { HymbaModel } from '../src/model.ts'
+import { folderSource } from '../src/node/folder-source.ts'
+import { createReferenceKernels } from '../src/reference/kernels.ts'
+import { argmaxRows, expectClose, fixtureDir, readFixture } from './support/fixtures.ts'
+
+// ../shared/reference/README.md: a correct float32 port reaches 1e-4.
+const LOGIT_TOL = 1e-4
+
+const models = new Map<string, Promise<HymbaModel>>()
+const modelFor = (name: string) => {
+  if (!models.has(name)) models.set(name, loadModel(folderSource(fixtureDir(name)), { kernels: createReferenceKernels() }))
+  return models.get(name)!
+}
+
+for (const name of ['A', 'B']) {
+  describe(`fixture ${name}`, () => {
+    const fixture = readFixture(name)
+
+    it('hidden states of a one-shot prefill match layer by layer', async () => {
+      const model = await modelFor(name)
+      const { hiddenSize: H, numMetaTokens: M, numLayers } = model.config
+      const rows = M + fixture.promptIds.length
+      const seen: number[] = []
+      model.prefillFromScratch(fixture.promptIds, {
+        trace: (layer, x, T) => {
+          assert.equal(T, rows)
+          const expected = fixture.hiddenPrefill.subarray(layer * rows * H, (layer + 1) * rows * H)
+          expectClose(x.subarray(0, rows * H), expected, LOGIT_TOL, layer === numLayers ? 'after the final norm' : `residual entering layer ${layer}`)
+          seen.push(layer)
+        },
+      })
+      assert.deepEqual(seen, Array.from({ length: numLayers + 1 }, (_, i) => i))
+    })
+
+    it('prefill logits match, argmax identical', async () => {
+      const model = await modelFor(name)
+      const logits = model.prefill(model.newState(), fixture.promptIds, { allLogits: true })
+      expectClose(logits, fixture.logitsPrefill, LOGIT_TOL, 'logits_prefill')
+      assert.deepEqual(argmaxRows(logits, model.config.vocabSize), argmaxRows(fixture.logitsPrefill, model.config.vocabSize))
+    })
+
+    it('decode logits (token by token through the cache) match', async () => {
+      const model = await modelFor(name)
+      const state = model.newState()
+      model.prefill(state, fixture.promptIds)
+      const V = model.config.vocabSize
+      const logits = new Float32Array(fixture.decodeIds.length * V)
+      fixture.decodeIds.forEach((id, t) => logits.set(model.decode(state, id), t * V))
+      expectClose(logits, fixture.logitsDecode, LOGIT_TOL, 'logits_decode')
+      assert.deepEqual(argmaxRows(logits, V), argmaxRows(fixture.logitsDecode, V))
+    })
+
+    it('full prefill logits (prefill window rule over prompt + decode ids) match', async () => {
+      const model = await modelFor(name)
+      const logits = model.prefill(model.newState(), [...fixture.promptIds, ...fixture.decodeIds], { allLogits: true })
+      expectClose(logits, fixture.logitsFull, LOGIT_TOL, 'logits_full')
+      assert.deepEqual(argmaxRows(logits, model.config.vocabSize), argmaxRows(fixture.logitsFull, model.config.vocabSize))
+    })
+
+    it('a prefill on the precomputed meta prefix equals a one-shot prefill', async () => {
+      const model = await modelFor(name)
+      const ids = [...fixture.promptIds, ...fixture.decodeIds]
+      const fromPrefix = model.newState()
+      const a = model.prefill(fromPrefix, ids, { allLogits: true })
+      const { state: fromScratch, logits: b } = model.prefillFromScratch(ids, { allLogits: true })
+      assert.deepEqual(a, b)
+      assert.deepEqual(fromPrefix.serialize(), fromScratch.serialize())
+    })
+
+    it('append(chunk) equals decoding the chunk token by token, across the window', async () => {
+      const model = await modelFor(name)
+      const ids = [...fixture.decodeIds, ...fixture.decodeIds, ...fixture.promptIds].slice(0, 2 * model.config.slidingWindow + 3)
+      const stepwise = model.newState()
+      const batched = model.newState()
+      model.prefill(stepwise, fixture.promptIds.slice(0, 5))
+      model.prefill(batched, fixture.promptIds.slice(0, 5))
+      const V = model.config.vocabSize
+      const expected = new Float32Array(ids.length * V)
+      ids.forEach((id, t) => expected.set(model.decode(stepwise, id), t * V))
+      // uneven chunks: one token, one short, one longer than the window
+      const cuts = [1, 4, ids.length]
+      const actual = new Float32Array(ids.length * V)
+      let start = 0
+      for (const end of cuts) {
+        actual.set(model.append(batched, ids.slice(start, end), { allLogits: true }), start * V)
+        start = end
+      }
+      assert.deepEqual(actual, expected)
+      assert.deepEqual(batched.serialize(), stepwise.serialize())
+    })
+
+    it('serialize → restore in the middle of decoding continues bit-identically', async () => {
+      const model = await modelFor(name)
+      const state = model.newState()
+      model.prefill(state, fixture.promptIds)
+      const half = fixture.decodeIds.length >> 1
+      for (const id of fixture.decodeIds.slice(0, half)) model.decode(state, id)
+      const restored = model.restoreState(state.serialize())
+      assert.equal(restored.textTokens, state.textTokens)
+      for (const id of fixture.decodeIds.slice(half)) assert.deepEqual(model.decode(restored, id), model.decode(state, id))
+      assert.deepEqual(restored.serialize(), state.serialize())
+    })
+
+    it('fork() is independent of its parent', async () => {
+      const model = await modelFor(name)
+      const parent = model.newState()
+      model.prefill(parent, fixture.promptIds)
+      const before = parent.serialize()
+      const child = parent.fork()
+      model.decode(child, fixture.decodeIds[0])
+      assert.deepEqual(parent.serialize(), before)
+      assert.equal(child.textTokens, parent.textTokens + 1)
+    })
+
+    it('sliding-window caches never hold more than M + W entries', async () => {
+      const model = await modelFor(name)
+      const { numMetaTokens: M, slidingWindow: W } = model.config
+      const state = model.newState()
+      model.prefill(state, [...fixture.promptIds, ...fixture.promptIds].slice(0, W + 7))
+      for (let i = 0; i < W + 3; i++) model.decode(state, fixture.decodeIds[i % fixture.decodeIds.length])
+      for (const [i, layer] of state.layers.entries()) {
+        if (!layer.kv) continue
+        const plan = model.config.layers[i]
+        if (plan.window === 'sliding') assert.ok(layer.kv.capacity === M + W && layer.kv.length === M + W, `layer ${i}: ${layer.kv.length} rows, capacity ${layer.kv.capacity}`)
+        else assert.equal(layer.kv.length, M + state.textTokens)
+      }
+    })
+  })
+}
+
+describe('state bytes', () => {
+  it('refuses corrupt, truncated and foreign states', async () => {
+    const a = await modelFor('A')
+    const b = await modelFor('B')
+    const state = a.newState()
+    a.prefill(state, [5, 6, 7])
+    const bytes = state.serialize()
+    const flipped = bytes.slice()
+    flipped[bytes.length >> 1] ^= 1
+    assert.throws(() => a.restoreState(flipped), /checksum/)
+    assert.throws(() => a.restoreState(bytes.subarray(0, bytes.length - 9)), /checksum|truncated/)
+    assert.throws(() => b.restoreState(bytes), /another model/)
+    assert.throws(() => a.restoreState(new Uint8Array(8)), /truncated/)
+  })
+})
