@@ -48,13 +48,27 @@ export function createReferenceKernels(): Kernels {
       const { source } = w as ReferenceMatrix
       const { rows, cols } = source
       const row = new Float32Array(cols)
+      const f32 = source.format === 'f32'
       for (let r = 0; r < rows; r++) {
-        readRow(source, r, row)
+        if (!f32) readRow(source, r, row)
+        const weights = f32 ? source.data : row
+        const wBase = f32 ? r * cols : 0
         for (let t = 0; t < T; t++) {
-          let sum = 0
-          const base = t * cols
-          for (let c = 0; c < cols; c++) sum += x[base + c] * row[c]
-          out[t * rows + r] = sum
+          // four partial sums: the same arithmetic, fewer loop-carried dependencies
+          let s0 = 0
+          let s1 = 0
+          let s2 = 0
+          let s3 = 0
+          const xBase = t * cols
+          let c = 0
+          for (; c + 4 <= cols; c += 4) {
+            s0 += x[xBase + c] * weights[wBase + c]
+            s1 += x[xBase + c + 1] * weights[wBase + c + 1]
+            s2 += x[xBase + c + 2] * weights[wBase + c + 2]
+            s3 += x[xBase + c + 3] * weights[wBase + c + 3]
+          }
+          for (; c < cols; c++) s0 += x[xBase + c] * weights[wBase + c]
+          out[t * rows + r] = s0 + s1 + s2 + s3
         }
       }
     },
