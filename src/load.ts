@@ -1,6 +1,8 @@
-// Loading a model from an HF checkpoint folder: config.json, safetensors (single or sharded).
+// Loading a model from an HF checkpoint folder (config.json, safetensors, single or sharded) or from a
+// converted bundle folder (manifest.json, src/bundle/).
 // Must not import: worker/, Node built-ins (sources are passed in), any backend.
 import type { Kernels, MatrixSource } from './backend.ts'
+import { isBundle, openBundle } from './bundle/reader.ts'
 import { TensorStore, type CheckpointSource } from './checkpoint.ts'
 import { parseConfig, type HymbaConfig } from './config.ts'
 import { BadCheckpoint } from './errors.ts'
@@ -29,6 +31,10 @@ export function checkpointReader(store: TensorStore): WeightReader {
 
 /** Load config and weights, prepare them on `kernels`, and precompute the meta-token prefix. */
 export async function loadModel(source: CheckpointSource, options: { kernels: Kernels }): Promise<HymbaModel> {
+  if (await isBundle(source)) {
+    const { config, reader } = await openBundle(source)
+    return new HymbaModel(config, loadWeights(config, reader, options.kernels), options.kernels)
+  }
   const config = await readConfig(source)
   const store = await TensorStore.open(source)
   const weights = loadWeights(config, checkpointReader(store), options.kernels)

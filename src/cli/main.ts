@@ -1,10 +1,14 @@
-// The `hymba` command line: logits (fixture parity), ppl (perplexity protocol), generate (text).
+// The `hymba` command line: logits (fixture parity), ppl (perplexity protocol), generate (text),
+// convert (HF folder → bundle).
 // Must not import: worker/.
-import { readFile, writeFile } from 'node:fs/promises'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { convertCheckpoint, GROUPS, type Group } from '../bundle/convert.ts'
+import { QUANTS, type Quant } from '../bundle/format.ts'
 import { generate } from '../generate.ts'
 import { HymbaError } from '../errors.ts'
 import { loadModel } from '../load.ts'
 import type { HymbaModel } from '../model.ts'
+import { folderSink } from '../node/folder-sink.ts'
 import { folderSource } from '../node/folder-source.ts'
 import { createKernels } from '../node/kernels.ts'
 import { logSoftmax } from '../sampling.ts'
@@ -20,10 +24,14 @@ commands:
            perplexity over non-overlapping chunks of N uint16 token ids, each a fresh prefill
   generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--top-k K]
            [--seed S] [--backend B]   stream a continuation of TEXT to stdout
+  convert  --from HF_DIR --to OUT_DIR --quant f32|f16|int8|int4 [--group 32|64]
+           write a bundle (data files ≤ 20 MiB, manifest.json with sha-256) into an empty OUT_DIR
+
+--model DIR takes an HF checkpoint folder or a bundle folder (manifest.json).
 
 backends: ts (plain TypeScript reference)`
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { logits, ppl, generate: generateCommand }
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { logits, ppl, generate: generateCommand, convert }
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
@@ -135,4 +143,28 @@ async function generateCommand(args: string[]): Promise<void> {
   })
   for await (const token of tokens) if (token.id !== tokenizer.eosId) process.stdout.write(text.push(token.id))
   process.stdout.write(`${text.flush()}\n`)
+}
+
+/** `hymba convert`: an HF checkpoint folder → a bundle folder, with progress on stderr. */
+async function convert(args: string[]): Promise<void> {
+  const flags = parseFlags(args, { from: { type: 'string', required: true }, to: { type: 'string', required: true }, quant: { type: 'string', required: true }, group: { type: 'number' } })
+  const quant = flags.quant as Quant
+  if (!QUANTS.includes(quant)) throw new UsageError(`--quant must be one of ${QUANTS.join(', ')}, got ${JSON.stringify(flags.quant)}`)
+  const group = flags.group as Group | undefined
+  if (group !== undefined && !GROUPS.includes(group)) throw new UsageError(`--group must be one of ${GROUPS.join(', ')}`)
+  const existing = await readdir(flags.to!).catch(() => [])
+  if (existing.length > 0) throw new UsageError(`${flags.to} is not empty`)
+  const started = performance.now()
+  const manifest = await convertCheckpoint(folderSource(flags.from!), await folderSink(flags.to!), {
+    quant,
+    group,
+    onProgress: ({ done, total, tensor }) => {
+      const line = `[${done}/${total}] ${tensor.name} ${tensor.format}${tensor.group ? `/${tensor.group}` : ''}`
+      if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${line}`)
+      else if (Math.floor((10 * done) / total) > Math.floor((10 * (done - 1)) / total)) process.stderr.write(`${line}\n`) // every 10 %
+    },
+  })
+  const bytes = manifest.files.reduce((sum, f) => sum + f.bytes, 0)
+  const seconds = ((performance.now() - started) / 1000).toFixed(1)
+  process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}wrote ${flags.to}: ${manifest.tensors.length} tensors, ${manifest.files.length} files, ${(bytes / 2 ** 20).toFixed(1)} MiB in ${seconds} s\n`)
 }

@@ -1,0 +1,65 @@
+// Which tensor gets which storage format in a bundle. Owns the quantisation policy; the measurements
+// behind it are in README (Quality). Must not import: Node built-ins, worker/, HF tensor names (the
+// set of matrices comes from loadWeights itself, so weights.ts stays the only module that names them).
+//
+// Policy
+// - Only matrices the model multiplies with (Kernels.matmul / gatherRows) are converted; norms,
+//   biases, conv weights, A, D and the meta tokens are read as float32 vectors and stay f32.
+// - f16: every matrix is stored f16 (widened to f32 at load).
+// - int8 / int4: a matrix is quantised with the requested group when it divides the row, else
+//   with 32 when that does, else it stays f32 (dt_proj: its rows have dt_rank ≤ 16 columns and
+//   hold 0.2 % of the weights).
+// - int4 keeps the embedding (tied lm_head) in int8: see EMBEDDING_INT4 below.
+import type { HymbaConfig } from '../config.ts'
+import { createReferenceKernels } from '../reference/kernels.ts'
+import { expectedTensors, loadWeights, type WeightReader } from '../weights.ts'
+import type { Quant, TensorFormat } from './format.ts'
+
+export interface TensorPlan {
+  readonly name: string
+  readonly shape: readonly number[]
+  readonly format: TensorFormat
+  readonly group?: number
+}
+
+/**
+ * The embedding (rows = vocabulary) reads every logit and every input token; stored int4 it costs
+ * more NLL than all other matrices together (README, Quality), so int4 bundles keep it int8.
+ */
+const EMBEDDING_INT4: TensorFormat = 'q8'
+
+/** Every tensor the model reads, in load order, with its storage format. */
+export function planTensors(config: HymbaConfig, has: (name: string) => boolean, quant: Quant, group: number): TensorPlan[] {
+  const matrices = matrixNames(config, has)
+  const plans: TensorPlan[] = []
+  for (const [name, shape] of expectedTensors(config, { has })) {
+    if (!matrices.has(name) || quant === 'f32') {
+      plans.push({ name, shape, format: 'f32' })
+      continue
+    }
+    if (quant === 'f16') {
+      plans.push({ name, shape, format: 'f16' })
+      continue
+    }
+    const cols = shape[1]
+    const g = cols % group === 0 ? group : cols % 32 === 0 ? 32 : null
+    const format: TensorFormat = quant === 'int8' ? 'q8' : shape[0] === config.vocabSize ? EMBEDDING_INT4 : 'q4'
+    plans.push(g === null ? { name, shape, format: 'f32' } : { name, shape, format, group: g })
+  }
+  return plans
+}
+
+/** Names loadWeights reads as matrices: a dry run with empty tensors on the reference backend. */
+function matrixNames(config: HymbaConfig, has: (name: string) => boolean): Set<string> {
+  const names = new Set<string>()
+  const probe: WeightReader = {
+    has,
+    f32: () => new Float32Array(0),
+    matrix: (name, rows, cols) => {
+      names.add(name)
+      return { format: 'f32', rows, cols, data: new Float32Array(0) }
+    },
+  }
+  loadWeights(config, probe, createReferenceKernels())
+  return names
+}
