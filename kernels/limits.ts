@@ -1,0 +1,46 @@
+// Machine-limit probes for scripts/bench-kernels.ts (not part of the shipped modules): the wasm
+// f32x4 mul+add peak and the streaming read bandwidth from linear memory.
+// Owns: peak_mul_add_f32, stream_read_f32.
+// Must not import: anything.
+
+/**
+ * 12 independent mul+add chains (V8 keeps ≤ 16 v128 in registers; 12 chains cover the latency of
+ * a dependent mul → add pair on 2–4 FP pipes). Does iters · 12 · 4 · 2 flops; the result only keeps
+ * the work alive.
+ */
+export function peak_mul_add_f32(iters: i32): f32 {
+  const m = f32x4.splat(0.999999)
+  const c = f32x4.splat(1e-6)
+  let a0 = f32x4.splat(1.0), a1 = f32x4.splat(1.1), a2 = f32x4.splat(1.2), a3 = f32x4.splat(1.3)
+  let a4 = f32x4.splat(1.4), a5 = f32x4.splat(1.5), a6 = f32x4.splat(1.6), a7 = f32x4.splat(1.7)
+  let a8 = f32x4.splat(1.8), a9 = f32x4.splat(1.9), a10 = f32x4.splat(2.0), a11 = f32x4.splat(2.1)
+  for (let i = 0; i < iters; i++) {
+    a0 = f32x4.add(f32x4.mul(a0, m), c)
+    a1 = f32x4.add(f32x4.mul(a1, m), c)
+    a2 = f32x4.add(f32x4.mul(a2, m), c)
+    a3 = f32x4.add(f32x4.mul(a3, m), c)
+    a4 = f32x4.add(f32x4.mul(a4, m), c)
+    a5 = f32x4.add(f32x4.mul(a5, m), c)
+    a6 = f32x4.add(f32x4.mul(a6, m), c)
+    a7 = f32x4.add(f32x4.mul(a7, m), c)
+    a8 = f32x4.add(f32x4.mul(a8, m), c)
+    a9 = f32x4.add(f32x4.mul(a9, m), c)
+    a10 = f32x4.add(f32x4.mul(a10, m), c)
+    a11 = f32x4.add(f32x4.mul(a11, m), c)
+  }
+  const s = f32x4.add(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)), f32x4.add(f32x4.add(a4, a5), f32x4.add(a6, a7)))
+  return f32x4.extract_lane(f32x4.add(s, f32x4.add(f32x4.add(a8, a9), f32x4.add(a10, a11))), 0)
+}
+
+/** Σ of `bytes` (a multiple of 64) bytes of floats at ptr, read once in order with 4 accumulators. */
+export function stream_read_f32(ptr: usize, bytes: usize): f32 {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0)
+  const end = ptr + bytes
+  for (let p = ptr; p < end; p += 64) {
+    a0 = f32x4.add(a0, v128.load(p))
+    a1 = f32x4.add(a1, v128.load(p, 16))
+    a2 = f32x4.add(a2, v128.load(p, 32))
+    a3 = f32x4.add(a3, v128.load(p, 48))
+  }
+  return f32x4.extract_lane(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)), 0)
+}
