@@ -42,6 +42,15 @@ export function logSoftmax(logits: ArrayLike<number>): Float64Array {
   return out
 }
 
+/** log softmax(logits)[id] alone, without allocating (perplexity scoring). */
+export function logProbOf(logits: ArrayLike<number>, id: number): number {
+  let max = -Infinity
+  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i]
+  let sum = 0
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max)
+  return logits[id] - max - Math.log(sum)
+}
+
 /** The ids of the k largest values, largest first. */
 export function topIds(values: ArrayLike<number>, k: number): number[] {
   const ids: number[] = []

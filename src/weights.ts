@@ -103,7 +103,13 @@ export function expectedTensors(config: HymbaConfig, reader: Pick<WeightReader, 
 export function loadWeights(config: HymbaConfig, reader: WeightReader, kernels: Kernels): ModelWeights {
   const shapes = expectedTensors(config, reader)
   const shape = (name: string): number[] => shapes.get(name)!
-  const vec = (name: string) => reader.f32(name, shape(name))
+  // vectors live in backend memory too, so kernels read them in place
+  const resident = (data: Float32Array) => {
+    const buffer = kernels.alloc(data.length)
+    buffer.set(data)
+    return buffer
+  }
+  const vec = (name: string) => resident(reader.f32(name, shape(name)))
   const optVec = (name: string) => (shapes.has(name) ? vec(name) : null)
   const mat = (name: string) => {
     const [rows, cols] = shape(name)
@@ -115,7 +121,7 @@ export function loadWeights(config: HymbaConfig, reader: WeightReader, kernels: 
   const layers = config.layers.map((plan): LayerWeights => {
     const p = `model.layers.${plan.index}.`
     const m = `${p}mamba.`
-    const negExpA = vec(`${m}A_log.0`).map((a) => -Math.exp(a)) // spec §2.5: A = −exp(A_log)
+    const negExpA = resident(reader.f32(`${m}A_log.0`, shape(`${m}A_log.0`)).map((a) => -Math.exp(a))) // spec §2.5: A = −exp(A_log)
     return {
       plan,
       inputNorm: vec(`${p}input_layernorm.weight`),

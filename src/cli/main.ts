@@ -10,8 +10,8 @@ import { loadModel } from '../load.ts'
 import type { HymbaModel } from '../model.ts'
 import { folderSink } from '../node/folder-sink.ts'
 import { folderSource } from '../node/folder-source.ts'
-import { createKernels } from '../node/kernels.ts'
-import { logSoftmax } from '../sampling.ts'
+import { BACKENDS, createKernels } from '../node/kernels.ts'
+import { logProbOf } from '../sampling.ts'
 import { HymbaTokenizer, TextStream } from '../tokenizer.ts'
 import { parseFlags, UsageError } from './args.ts'
 
@@ -29,7 +29,7 @@ commands:
 
 --model DIR takes an HF checkpoint folder or a bundle folder (manifest.json).
 
-backends: ts (plain TypeScript reference)`
+backends: wasm (WASM-SIMD, default), ts (plain TypeScript reference)`
 
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { logits, ppl, generate: generateCommand, convert }
 
@@ -57,6 +57,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 async function openModel(dir: string, backend: string | undefined): Promise<HymbaModel> {
+  if (backend !== undefined && !(BACKENDS as readonly string[]).includes(backend)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}, got ${JSON.stringify(backend)}`)
   return loadModel(folderSource(dir), { kernels: await createKernels(backend) })
 }
 
@@ -102,7 +103,7 @@ async function ppl(args: string[]): Promise<void> {
     const logits = model.prefill(state, chunk, { allLogits: true })
     state.dispose()
     for (let t = 0; t + 1 < seq; t++) {
-      nll -= logSoftmax(logits.subarray(t * V, (t + 1) * V))[chunk[t + 1]]
+      nll -= logProbOf(logits.subarray(t * V, (t + 1) * V), chunk[t + 1])
       tokens++
     }
     const seconds = (performance.now() - started) / 1000
