@@ -39,7 +39,8 @@ export async function startWorker(options: { persistDir?: string; vars?: Record<
     durableObjectsPersist: persistDir,
     host: '127.0.0.1',
     port: 0,
-  } as WorkerOptions & { host: string; port: number; durableObjectsPersist: string })
+    cf: false, // no lookup of workers.cloudflare.com (offline)
+  } as WorkerOptions & { host: string; port: number; durableObjectsPersist: string; cf: boolean })
   const url = await mf.ready
   return { mf, url, persistDir, stop: () => mf.dispose() }
 }

@@ -12,6 +12,7 @@ export interface Env {
   readonly DEFAULT_MAX_TOKENS: string
   readonly MAX_BODY_BYTES: string
   readonly MAX_QUEUED_PER_SESSION: string
+  readonly STREAM_STALL_MS: string
   /** Secret: comma-separated API keys. Unset or empty: the API is open and every session is 'public'. */
   readonly API_KEYS?: string
 }
@@ -24,6 +25,8 @@ export interface Limits {
   readonly defaultMaxTokens: number
   readonly maxBodyBytes: number
   readonly maxQueuedPerSession: number
+  /** A consumer that takes no event for this long is gone (see session.ts). */
+  readonly streamStallMs: number
 }
 
 export function limitsOf(env: Env): Limits {
@@ -35,6 +38,7 @@ export function limitsOf(env: Env): Limits {
     defaultMaxTokens: positiveInt('DEFAULT_MAX_TOKENS', env.DEFAULT_MAX_TOKENS),
     maxBodyBytes: positiveInt('MAX_BODY_BYTES', env.MAX_BODY_BYTES),
     maxQueuedPerSession: positiveInt('MAX_QUEUED_PER_SESSION', env.MAX_QUEUED_PER_SESSION),
+    streamStallMs: positiveInt('STREAM_STALL_MS', env.STREAM_STALL_MS),
   }
 }
 

@@ -55,13 +55,7 @@ export class SessionObject extends DurableObject<Env> {
       const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>()
       const writer = writable.getWriter()
       const abort = new AbortController()
-      const emit = async (event: TurnEvent) => {
-        try {
-          await writer.write(encodeEvent(event))
-        } catch {
-          abort.abort(new Error('the client went away'))
-        }
-      }
+      const emit = (event: TurnEvent) => this.send(writer, event, abort, limits.streamStallMs)
       this.enqueue(() => this.runTurn(engine, ids, request.params, emit, abort.signal))
         .catch((err: unknown) => (abort.signal.aborted ? undefined : emit({ type: 'error', error: toApiError(err).toWire() })))
         .finally(() => writer.close().catch(() => {}))
@@ -95,6 +89,28 @@ export class SessionObject extends DurableObject<Env> {
       this.forget()
       return existed
     })
+  }
+
+  /**
+   * Write one event. A client disconnect shows up as a cancelled stream where the runtime propagates
+   * it, and otherwise as a consumer that stops reading (workerd does not always cancel the response of
+   * a gone client, and the write then waits forever): both abort the turn, which rolls it back.
+   */
+  private async send(writer: WritableStreamDefaultWriter<Uint8Array>, event: TurnEvent, abort: AbortController, stallMs: number): Promise<void> {
+    if (abort.signal.aborted) return
+    let timer: number | null = null
+    const stalled = new Promise<'stalled'>((resolve) => (timer = setTimeout(() => resolve('stalled'), stallMs)))
+    try {
+      const outcome = await Promise.race([writer.write(encodeEvent(event)).then(() => 'written' as const), stalled])
+      if (outcome === 'stalled') {
+        abort.abort(new Error(`the client took no event for ${stallMs} ms`))
+        writer.abort(abort.signal.reason).catch(() => {})
+      }
+    } catch {
+      abort.abort(new Error('the client went away'))
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   private enqueue<T>(task: () => Promise<T>): Promise<T> {
