@@ -25,7 +25,8 @@ commands:
   generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--top-k K]
            [--seed S] [--backend B]   stream a continuation of TEXT to stdout
   convert  --from HF_DIR --to OUT_DIR --quant f32|f16|int8|int4 [--group 32|64]
-           write a bundle (data files ≤ 20 MiB, manifest.json with sha-256) into an empty OUT_DIR
+           write a bundle (data files ≤ 20 MiB, manifest.json with sha-256) into an empty OUT_DIR;
+           --group: columns per scale, default 64 for int8, 32 for int4
 
 --model DIR takes an HF checkpoint folder or a bundle folder (manifest.json).
 
