@@ -1,6 +1,10 @@
 // The public API of the portable Hymba core (no Node built-ins, no worker code).
 export type { Kernels, Matrix, MatrixSource, AttentionShape } from './backend.ts'
 export type { CheckpointSource } from './checkpoint.ts'
+export { convertCheckpoint, type ConvertOptions } from './bundle/convert.ts'
+export { MANIFEST_FILE, type BundleManifest, type Quant } from './bundle/format.ts'
+export { isBundle, openBundle, type Bundle } from './bundle/reader.ts'
+export type { BundleSink } from './bundle/writer.ts'
 export { TensorStore, parseSafetensors } from './checkpoint.ts'
 export { parseConfig, type HymbaConfig, type LayerPlan } from './config.ts'
 export * from './errors.ts'
