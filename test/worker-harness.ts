@@ -35,7 +35,10 @@ export async function startWorker(options: { persistDir?: string; vars?: Record<
     modules: true,
     scriptPath: BUNDLE,
     modulesRoot: join(ROOT, 'dist'),
-    modulesRules: [{ type: 'Text', include: ['**/*.html'] }],
+    modulesRules: [
+      { type: 'Text', include: ['**/*.html'] },
+      { type: 'CompiledWasm', include: ['**/*.wasm'] },
+    ],
     durableObjectsPersist: persistDir,
     host: '127.0.0.1',
     port: 0,

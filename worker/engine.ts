@@ -5,9 +5,10 @@
 import { generate } from '../src/generate.ts'
 import { loadModel } from '../src/load.ts'
 import type { HymbaModel } from '../src/model.ts'
-import { createReferenceKernels } from '../src/reference/kernels.ts'
 import type { HymbaState } from '../src/state.ts'
 import { HymbaTokenizer, TextStream } from '../src/tokenizer.ts'
+import simdKernels from '../wasm/kernels-simd.wasm'
+import { createWasmKernelsFromModules } from '../wasm/loader.ts'
 import { assetsSource } from './assets-source.ts'
 import type { Env, Limits } from './env.ts'
 import { ApiError } from './errors.ts'
@@ -148,7 +149,7 @@ let loading: { dir: string; engine: Promise<Engine> } | undefined
 /** The isolate's engine for the configured model, loaded on first use and shared by every request. */
 export function engineFor(env: Env, limits: Limits): Promise<Engine> {
   if (loading?.dir !== limits.modelDir) {
-    const engine = load(env.ASSETS, limits.modelId, limits.modelDir)
+    const engine = load(env.ASSETS, limits.modelId, limits.modelDir, limits.wasmMemoryBytes)
     loading = { dir: limits.modelDir, engine }
     // A failed load is not cached: the next request tries again.
     engine.catch(() => {
@@ -162,8 +163,12 @@ export function engineLoaded(): boolean {
   return loading !== undefined
 }
 
-async function load(assets: Fetcher, modelId: string, dir: string): Promise<Engine> {
+async function load(assets: Fetcher, modelId: string, dir: string, wasmMemoryBytes: number): Promise<Engine> {
   const source = assetsSource(assets, dir)
-  const [model, tokenizer] = await Promise.all([loadModel(source, { kernels: createReferenceKernels() }), HymbaTokenizer.fromSource(source)])
+  // The WASM-SIMD backend over one fixed linear memory (weights, session states, scratch). Plain SIMD,
+  // not relaxed: its results are the same on every engine, so a session resumed on another machine or
+  // checked against the core in Node continues bit-identically.
+  const kernels = await createWasmKernelsFromModules({ simd: simdKernels }, { memoryBytes: wasmMemoryBytes, relaxed: false })
+  const [model, tokenizer] = await Promise.all([loadModel(source, { kernels }), HymbaTokenizer.fromSource(source)])
   return new Engine(modelId, model, tokenizer)
 }

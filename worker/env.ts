@@ -13,6 +13,7 @@ export interface Env {
   readonly MAX_BODY_BYTES: string
   readonly MAX_QUEUED_PER_SESSION: string
   readonly STREAM_STALL_MS: string
+  readonly WASM_MEMORY_MB: string
   /** Secret: comma-separated API keys. Unset or empty: the API is open and every session is 'public'. */
   readonly API_KEYS?: string
 }
@@ -27,6 +28,8 @@ export interface Limits {
   readonly maxQueuedPerSession: number
   /** A consumer that takes no event for this long is gone (see session.ts). */
   readonly streamStallMs: number
+  /** Linear memory of the WASM backend: model weights, session states and scratch (docs/worker-api.md). */
+  readonly wasmMemoryBytes: number
 }
 
 export function limitsOf(env: Env): Limits {
@@ -39,6 +42,7 @@ export function limitsOf(env: Env): Limits {
     maxBodyBytes: positiveInt('MAX_BODY_BYTES', env.MAX_BODY_BYTES),
     maxQueuedPerSession: positiveInt('MAX_QUEUED_PER_SESSION', env.MAX_QUEUED_PER_SESSION),
     streamStallMs: positiveInt('STREAM_STALL_MS', env.STREAM_STALL_MS),
+    wasmMemoryBytes: positiveInt('WASM_MEMORY_MB', env.WASM_MEMORY_MB) * 2 ** 20,
   }
 }
 

@@ -98,7 +98,7 @@ export class SessionObject extends DurableObject<Env> {
    */
   private async send(writer: WritableStreamDefaultWriter<Uint8Array>, event: TurnEvent, abort: AbortController, stallMs: number): Promise<void> {
     if (abort.signal.aborted) return
-    let timer: number | null = null
+    let timer: ReturnType<typeof setTimeout> | undefined
     const stalled = new Promise<'stalled'>((resolve) => (timer = setTimeout(() => resolve('stalled'), stallMs)))
     try {
       const outcome = await Promise.race([writer.write(encodeEvent(event)).then(() => 'written' as const), stalled])
