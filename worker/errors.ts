@@ -2,6 +2,7 @@
 // (core errors from src/errors.ts, unexpected failures) to `{ error: { message, type, param, code } }`.
 // Must not import: hono, cloudflare:* (the session and the app both use it).
 import { BadCheckpoint, BadState, HymbaError, InvalidInput, UnsupportedConfig } from '../src/errors.ts'
+import { KernelOutOfMemory } from '../wasm/loader.ts'
 
 export type ErrorType = 'invalid_request_error' | 'authentication_error' | 'not_found_error' | 'rate_limit_error' | 'server_error'
 
@@ -52,6 +53,7 @@ export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err
   if (err instanceof InvalidInput) return new ApiError(400, err.message, 'invalid_request_error', 'invalid_input')
   if (err instanceof BadCheckpoint || err instanceof UnsupportedConfig) return new ApiError(503, 'the model could not be loaded', 'server_error', 'model_unavailable')
+  if (err instanceof KernelOutOfMemory) return new ApiError(503, 'the model is out of memory for states; retry shortly', 'server_error', 'out_of_memory')
   if (err instanceof BadState) return new ApiError(500, 'stored session state is unreadable', 'server_error', 'bad_session_state')
   if (err instanceof HymbaError) return new ApiError(500, 'the model failed', 'server_error', 'model_error')
   return new ApiError(500, 'internal error', 'server_error', 'internal_error')

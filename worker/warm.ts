@@ -5,7 +5,7 @@
 // Must not import: src/, hono.
 
 /** Bytes of session states kept in memory per isolate (see docs/worker-api.md, "Memory"). */
-export const WARM_STATE_BUDGET = 24 << 20
+export const WARM_STATE_BUDGET = 16 << 20
 
 interface Entry {
   bytes: number
