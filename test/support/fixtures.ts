@@ -2,36 +2,16 @@
 // helpers that compare float arrays with a readable failure message.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { parseSafetensors } from '../../src/checkpoint.ts'
+import { parseFixture, type Fixture } from './fixture-format.ts'
 
 export const SHARED = process.env.HYMBA_SHARED ?? join(import.meta.dirname, '..', '..', '..', 'shared')
 export const fixtureDir = (name: string) => join(SHARED, 'reference', name)
 
-export interface Fixture {
-  readonly promptIds: number[]
-  readonly decodeIds: number[]
-  readonly logitsPrefill: Float32Array // [P, V]
-  readonly logitsDecode: Float32Array // [S, V]
-  readonly logitsFull: Float32Array // [P+S, V]
-  readonly hiddenPrefill: Float32Array // [layers+1, M+P, H]
-}
+export { argmaxRows, parseFixture, type Fixture } from './fixture-format.ts'
 
 export function readFixture(name: string): Fixture {
   const file = join(fixtureDir(name), 'cases.safetensors')
-  const tensors = parseSafetensors(file, new Uint8Array(readFileSync(file)))
-  const f32 = (key: string) => {
-    const t = tensors.get(key)!
-    return new Float32Array(t.bytes.slice().buffer)
-  }
-  const ids = (key: string) => Array.from(new BigInt64Array(tensors.get(key)!.bytes.slice().buffer), Number)
-  return {
-    promptIds: ids('prompt_ids'),
-    decodeIds: ids('decode_ids'),
-    logitsPrefill: f32('logits_prefill'),
-    logitsDecode: f32('logits_decode'),
-    logitsFull: f32('logits_full'),
-    hiddenPrefill: f32('hidden_prefill'),
-  }
+  return parseFixture(file, new Uint8Array(readFileSync(file)))
 }
 
 /** Max |a − b| and where it occurs. */
@@ -58,14 +38,4 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
     while (!(Math.abs(actual[first] - expected[first]) <= tol)) first++
     throw new Error(`${what}: first bad index ${first}: ${actual[first]} vs ${expected[first]}; max error ${max} at ${index} (tol ${tol})`)
   }
-}
-
-export function argmaxRows(logits: ArrayLike<number>, V: number): number[] {
-  const out: number[] = []
-  for (let r = 0; r < logits.length / V; r++) {
-    let best = 0
-    for (let v = 1; v < V; v++) if (logits[r * V + v] > logits[r * V + best]) best = v
-    out.push(best)
-  }
-  return out
 }

@@ -1,84 +1,16 @@
-// Fixtures A and B (../shared/reference) through WebGpuModel: prefill, decode through the cache and
-// full-prefill logits against NVIDIA's reference logits, and append(chunk) against token-by-token
-// decoding across the window, against the reference backend. Runs under Deno.
-import { loadModel } from '../../src/load.ts'
+// Fixtures A and B through WebGpuModel under Deno (fixture-checks.ts), files read from
+// ../shared/reference, within 1e-4 of NVIDIA's logits.
 import { folderSource } from '../../src/node/folder-source.ts'
 import { wgslFiles } from '../../src/node/wgsl-source.ts'
-import { createReferenceKernels } from '../../src/reference/kernels.ts'
-import type { Gpu } from '../../src/webgpu/gpu.ts'
-import { WebGpuModel } from '../../src/webgpu/model.ts'
-import { argmaxRows, fixtureDir, readFixture } from '../support/fixtures.ts'
-import { expectClose } from './harness.ts'
-import type { Check } from './kernel-checks.ts'
+import { fixtureDir, readFixture } from '../support/fixtures.ts'
+import { fixtureChecks } from './fixture-checks.ts'
 
 // ../shared/reference/README.md: a correct float32 port reaches 1e-4 (the issue asks for 1e-3).
 const LOGIT_TOL = 1e-4
 
-const checks: Check[] = []
-const models = new Map<string, Promise<WebGpuModel>>()
-const modelFor = (name: string, gpu: Gpu) => {
-  if (!models.has(name)) models.set(name, WebGpuModel.load(folderSource(fixtureDir(name)), { shaders: wgslFiles, gpu }))
-  return models.get(name)!
-}
-const sameArgmax = (a: Float32Array, b: Float32Array, V: number, what: string) => {
-  const x = argmaxRows(a, V).join(',')
-  const y = argmaxRows(b, V).join(',')
-  if (x !== y) throw new Error(`${what}: argmax differs: ${x} vs ${y}`)
-}
-
-for (const name of ['A', 'B']) {
-  const fixture = readFixture(name)
-  checks.push({
-    name: `fixture ${name}: prefill logits match`,
-    run: async (gpu) => {
-      const model = await modelFor(name, gpu)
-      const logits = await model.prefill(model.newState(), fixture.promptIds, { allLogits: true })
-      expectClose(logits, fixture.logitsPrefill, LOGIT_TOL, 'logits_prefill')
-      sameArgmax(logits, fixture.logitsPrefill, model.config.vocabSize, 'logits_prefill')
-    },
-  })
-  checks.push({
-    name: `fixture ${name}: decode logits (token by token through the cache) match`,
-    run: async (gpu) => {
-      const model = await modelFor(name, gpu)
-      const state = model.newState()
-      await model.prefill(state, fixture.promptIds)
-      const V = model.config.vocabSize
-      const logits = new Float32Array(fixture.decodeIds.length * V)
-      for (const [t, id] of fixture.decodeIds.entries()) logits.set(await model.decode(state, id), t * V)
-      expectClose(logits, fixture.logitsDecode, LOGIT_TOL, 'logits_decode')
-      sameArgmax(logits, fixture.logitsDecode, V, 'logits_decode')
-    },
-  })
-  checks.push({
-    name: `fixture ${name}: full prefill logits (prefill window rule over prompt + decode ids) match`,
-    run: async (gpu) => {
-      const model = await modelFor(name, gpu)
-      const logits = await model.prefill(model.newState(), [...fixture.promptIds, ...fixture.decodeIds], { allLogits: true })
-      expectClose(logits, fixture.logitsFull, LOGIT_TOL, 'logits_full')
-    },
-  })
-  checks.push({
-    name: `fixture ${name}: append(chunk) across the window equals the reference backend's append`,
-    run: async (gpu) => {
-      const model = await modelFor(name, gpu)
-      const reference = await loadModel(folderSource(fixtureDir(name)), { kernels: createReferenceKernels() })
-      const W = model.config.slidingWindow
-      const ids = [...fixture.decodeIds, ...fixture.decodeIds, ...fixture.promptIds].slice(0, 2 * W + 3)
-      const state = model.newState()
-      const refState = reference.newState()
-      await model.prefill(state, fixture.promptIds.slice(0, 5))
-      reference.prefill(refState, fixture.promptIds.slice(0, 5))
-      // chunks of 1, W + 2 and the rest: a single token, a chunk longer than the ring, a tail
-      for (const chunk of [ids.slice(0, 1), ids.slice(1, W + 3), ids.slice(W + 3)]) {
-        const got = await model.append(state, chunk, { allLogits: true })
-        const want = reference.append(refState, chunk, { allLogits: true })
-        expectClose(got, want, LOGIT_TOL, `append of ${chunk.length}`)
-      }
-      const got = await model.decode(state, 3)
-      expectClose(got, reference.decode(refState, 3), LOGIT_TOL, 'decode after the appends')
-    },
-  })
-}
-
-export const modelChecks = checks
+export const modelChecks = fixtureChecks({
+  source: (name) => folderSource(fixtureDir(name)),
+  fixture: async (name) => readFixture(name),
+  shaders: wgslFiles,
+  tol: LOGIT_TOL,
+})
