@@ -36,7 +36,6 @@ export function attention_f32(
   const scale = <f32>(1.0 / Math.sqrt(<f64>hd))
   const kRow = <usize>nkv * <usize>hd * 4
   const vRow = <usize>nkv * <usize>vd * 4
-  const vVec = vd & ~3
   for (let t = 0; t < T; t++) {
     const qpos = qpos0 + t
     for (let h = 0; h < nh; h++) {
@@ -56,8 +55,10 @@ export function attention_f32(
         store<f32>(scores + (<usize>s << 2), score)
       }
       const oh = out + (<usize>(t * nh + h) * <usize>vd << 2)
-      memory.fill(oh, 0, <usize>vd << 2)
-      if (maxScore == -Infinity) continue
+      if (maxScore == -Infinity) {
+        memory.fill(oh, 0, <usize>vd << 2)
+        continue
+      }
       // p = e^(score − max), total = Σp; masked keys (−∞) get p = 0 through the lane mask
       const mv = f32x4.splat(<f32>maxScore)
       let totalV = f32x4.splat(0)
@@ -77,26 +78,52 @@ export function attention_f32(
         store<f32>(sp, p)
         total += p
       }
-      // out = Σ p·v / total
-      for (let s = 0; s < S; s++) {
-        const p = load<f32>(scores + (<usize>s << 2))
-        if (p == 0) continue
-        const pv = f32x4.splat(p)
-        const vs = vh + <usize>s * vRow
-        let i = 0
-        for (; i < vVec; i += 4) {
-          const o = <usize>i << 2
-          v128.store(oh + o, f32x4.add(v128.load(oh + o), f32x4.mul(pv, v128.load(vs + o))))
-        }
-        for (; i < vd; i++) {
-          const o = <usize>i << 2
-          store<f32>(oh + o, load<f32>(oh + o) + p * load<f32>(vs + o))
-        }
-      }
-      const totalv = f32x4.splat(total)
+      // out = Σ p·v / total, in register tiles of 32 (then 4) value columns: each key's weight is
+      // splatted once per tile and the partial sums never round-trip through memory.
+      const inv = f32x4.splat(<f32>1.0 / total)
       let i = 0
-      for (; i < vVec; i += 4) v128.store(oh + (<usize>i << 2), f32x4.div(v128.load(oh + (<usize>i << 2)), totalv))
-      for (; i < vd; i++) store<f32>(oh + (<usize>i << 2), load<f32>(oh + (<usize>i << 2)) / total)
+      for (; i + 32 <= vd; i += 32) {
+        let o0 = f32x4.splat(0), o1 = f32x4.splat(0), o2 = f32x4.splat(0), o3 = f32x4.splat(0)
+        let o4 = f32x4.splat(0), o5 = f32x4.splat(0), o6 = f32x4.splat(0), o7 = f32x4.splat(0)
+        let vs = vh + (<usize>i << 2)
+        for (let s = 0; s < S; s++, vs += vRow) {
+          const p = load<f32>(scores + (<usize>s << 2))
+          if (p == 0) continue
+          const pv = f32x4.splat(p)
+          o0 = f32x4.add(o0, f32x4.mul(pv, v128.load(vs)))
+          o1 = f32x4.add(o1, f32x4.mul(pv, v128.load(vs, 16)))
+          o2 = f32x4.add(o2, f32x4.mul(pv, v128.load(vs, 32)))
+          o3 = f32x4.add(o3, f32x4.mul(pv, v128.load(vs, 48)))
+          o4 = f32x4.add(o4, f32x4.mul(pv, v128.load(vs, 64)))
+          o5 = f32x4.add(o5, f32x4.mul(pv, v128.load(vs, 80)))
+          o6 = f32x4.add(o6, f32x4.mul(pv, v128.load(vs, 96)))
+          o7 = f32x4.add(o7, f32x4.mul(pv, v128.load(vs, 112)))
+        }
+        const op = oh + (<usize>i << 2)
+        v128.store(op, f32x4.mul(o0, inv))
+        v128.store(op, f32x4.mul(o1, inv), 16)
+        v128.store(op, f32x4.mul(o2, inv), 32)
+        v128.store(op, f32x4.mul(o3, inv), 48)
+        v128.store(op, f32x4.mul(o4, inv), 64)
+        v128.store(op, f32x4.mul(o5, inv), 80)
+        v128.store(op, f32x4.mul(o6, inv), 96)
+        v128.store(op, f32x4.mul(o7, inv), 112)
+      }
+      for (; i + 4 <= vd; i += 4) {
+        let o0 = f32x4.splat(0)
+        let vs = vh + (<usize>i << 2)
+        for (let s = 0; s < S; s++, vs += vRow) {
+          const p = load<f32>(scores + (<usize>s << 2))
+          if (p != 0) o0 = f32x4.add(o0, f32x4.mul(f32x4.splat(p), v128.load(vs)))
+        }
+        v128.store(oh + (<usize>i << 2), f32x4.mul(o0, inv))
+      }
+      for (; i < vd; i++) {
+        let o: f32 = 0
+        let vs = vh + (<usize>i << 2)
+        for (let s = 0; s < S; s++, vs += vRow) o += load<f32>(scores + (<usize>s << 2)) * load<f32>(vs)
+        store<f32>(oh + (<usize>i << 2), o / total)
+      }
     }
   }
 }

@@ -1,12 +1,13 @@
 // Selective scan with fused z gating (spec §2.5, §3.4).
 // Owns: selective_scan_f32.
 // Must not import: anything but ./simd.
-import { exp4, hsum, silu1 } from './simd'
+import { exp4, hsum, silu1, silu4, softplus4 } from './simd'
 
 /**
  * Δ = softplus20(dt + dtBias); s = exp(Δ·A)⊙s + (Δ·u)⊗B; y = (s·C + D⊙u) ⊙ SiLU(z).
- * u, dt, z, out [T, E]; state, A [E, N]; B, C [T, N]; dtBias, D [E]. Channels are the outer loop so
- * a channel's N states stay in L1 across all T steps.
+ * u, dt, z, out [T, E]; state, A [E, N]; B, C [T, N]; dtBias, D [E]. The transcendental parts that
+ * do not depend on the state (softplus, SiLU) run vectorised over channels in passes of their own.
+ * out must not alias an input (backend.ts).
  */
 export function selective_scan_f32(
   out: usize, state: usize, u: usize, dt: usize, dtBias: usize, A: usize,
@@ -14,15 +15,30 @@ export function selective_scan_f32(
 ): void {
   const nVec = N & ~3
   const nBytes = <usize>N << 2
+  const TE = T * E
+  const eVec = E & ~3
+  // pass 1, vectorised over channels: Δ = softplus20(dt + dtBias) into out (read back below)
+  for (let t = 0; t < T; t++) {
+    const row = <usize>t * <usize>E
+    let e = 0
+    for (; e < eVec; e += 4) {
+      const i = (row + <usize>e) << 2
+      v128.store(out + i, softplus4(f32x4.add(v128.load(dt + i), v128.load(dtBias + (<usize>e << 2)))))
+    }
+    for (; e < E; e++) {
+      const i = (row + <usize>e) << 2
+      const raw = load<f32>(dt + i) + load<f32>(dtBias + (<usize>e << 2))
+      store<f32>(out + i, raw > 20 ? raw : Mathf.log1p(Mathf.exp(raw)))
+    }
+  }
+  // pass 2, channel by channel so a channel's N states stay in L1 across all T steps: out = s·C + D⊙u
   for (let e = 0; e < E; e++) {
     const se = state + <usize>e * nBytes
     const ae = A + <usize>e * nBytes
-    const bias = load<f32>(dtBias + (<usize>e << 2))
     const d = load<f32>(D + (<usize>e << 2))
     for (let t = 0; t < T; t++) {
       const i = (<usize>t * <usize>E + <usize>e) << 2
-      const raw = load<f32>(dt + i) + bias
-      const delta: f32 = raw > 20 ? raw : Mathf.log1p(Mathf.exp(raw)) // spec §2.5: softplus, threshold 20
+      const delta = load<f32>(out + i)
       const ut = load<f32>(u + i)
       const du = delta * ut
       const bt = B + <usize>t * nBytes
@@ -46,7 +62,18 @@ export function selective_scan_f32(
         store<f32>(se + o, s)
         y += s * load<f32>(ct + o)
       }
-      store<f32>(out + i, (y + d * ut) * silu1(load<f32>(z + i)))
+      store<f32>(out + i, y + d * ut)
     }
+  }
+  // pass 3, vectorised: out ⊙= SiLU(z)
+  let j = 0
+  for (; j + 4 <= TE; j += 4) {
+    const o = <usize>j << 2
+    v128.store(out + o, f32x4.mul(v128.load(out + o), silu4(v128.load(z + o))))
+  }
+  for (; j < TE; j++) {
+    const o = <usize>j << 2
+    const zj = load<f32>(z + o)
+    store<f32>(out + o, load<f32>(out + o) * silu1(zj))
   }
 }

@@ -88,3 +88,43 @@ export type Relaxed = i64
 @inline export function isRelaxed<V>(): bool {
   return sizeof<V>() == 8
 }
+
+/**
+ * ln(u) per lane for u ∈ [1, 2] (Cephes logf: u ≤ √2 → ln(1 + f), f = u − 1; else ln 2 + ln(1 + f),
+ * f = u/2 − 1; degree-9 polynomial), relative error ≈ 1 ulp.
+ */
+// @ts-ignore: decorator
+@inline function log4Unit(u: v128): v128 {
+  const big = f32x4.gt(u, f32x4.splat(1.41421356))
+  const f = f32x4.sub(v128.bitselect(f32x4.mul(u, f32x4.splat(0.5)), u, big), f32x4.splat(1.0))
+  const e = v128.and(f32x4.splat(1.0), big)
+  const z = f32x4.mul(f, f)
+  let y = f32x4.splat(7.0376836292e-2)
+  y = f32x4.add(f32x4.mul(y, f), f32x4.splat(-1.1514610310e-1))
+  y = f32x4.add(f32x4.mul(y, f), f32x4.splat(1.1676998740e-1))
+  y = f32x4.add(f32x4.mul(y, f), f32x4.splat(-1.2420140846e-1))
+  y = f32x4.add(f32x4.mul(y, f), f32x4.splat(1.4249322787e-1))
+  y = f32x4.add(f32x4.mul(y, f), f32x4.splat(-1.6668057665e-1))
+  y = f32x4.add(f32x4.mul(y, f), f32x4.splat(2.0000714765e-1))
+  y = f32x4.add(f32x4.mul(y, f), f32x4.splat(-2.4999993993e-1))
+  y = f32x4.add(f32x4.mul(y, f), f32x4.splat(3.3333331174e-1))
+  y = f32x4.mul(f32x4.mul(y, f), z)
+  y = f32x4.add(y, f32x4.mul(e, f32x4.splat(-2.12194440e-4)))
+  y = f32x4.sub(y, f32x4.mul(z, f32x4.splat(0.5)))
+  return f32x4.add(f32x4.add(f, y), f32x4.mul(e, f32x4.splat(0.693359375)))
+}
+
+/**
+ * softplus with threshold 20 per lane (spec §2.5): x > 20 ? x : ln(1 + e^x), computed as
+ * max(x, 0) + log1p(e^−|x|) with log1p(y) = ln(u)·y/(u − 1), u = 1 + y (exact for tiny y).
+ */
+// @ts-ignore: decorator
+@inline export function softplus4(x: v128): v128 {
+  const y = exp4(f32x4.neg(f32x4.abs(x)))
+  const u = f32x4.add(f32x4.splat(1.0), y)
+  const um1 = f32x4.sub(u, f32x4.splat(1.0))
+  const exact = f32x4.eq(um1, f32x4.splat(0))
+  const l1p = v128.bitselect(y, f32x4.mul(log4Unit(u), f32x4.div(y, v128.bitselect(f32x4.splat(1.0), um1, exact))), exact)
+  const sp = f32x4.add(f32x4.max(x, f32x4.splat(0)), l1p)
+  return v128.bitselect(x, sp, f32x4.gt(x, f32x4.splat(20.0)))
+}
