@@ -156,14 +156,18 @@ export class HymbaModel {
   /** All decoder layers over x [T, H] at packed positions pos0…, updating `state`. */
   private layers(x: Float32Array, T: number, pos0: number, state: HymbaState, rule: WindowRule, scratch: Scratch, trace?: HiddenTrace): void {
     const views = new Map<number, KvView>()
+    // A layer's buffers go back to the backend when it ends (only K/V views outlive it, in
+    // `scratch`): the peak is one layer's scratch, not all layers' (issue 3, 128 MB budget).
+    const local = new Scratch(this.kernels)
     for (const w of this.weights.layers) {
       trace?.(w.plan.index, x, T)
-      this.layer(x, T, pos0, w, state, rule, views, scratch)
+      this.layer(x, T, pos0, w, state, rule, views, local, scratch)
+      local.release()
     }
   }
 
   /** One Hymba layer (spec §2.2–2.6): attention and SSM heads read the same input in parallel. */
-  private layer(x: Float32Array, T: number, pos0: number, w: LayerWeights, state: HymbaState, rule: WindowRule, views: Map<number, KvView>, scratch: Scratch): void {
+  private layer(x: Float32Array, T: number, pos0: number, w: LayerWeights, state: HymbaState, rule: WindowRule, views: Map<number, KvView>, scratch: Scratch, viewScratch: Scratch): void {
     const k = this.kernels
     const c = this.config
     const { hiddenSize: H, innerSize: E } = c
@@ -178,7 +182,7 @@ export class HymbaModel {
     if (w.inProjBias) k.addBias(projected, w.inProjBias, T, split.total)
     const [q, keys, values, u, z] = splitColumns(projected, T, [split.q, split.k, split.v, split.x, split.z], scratch)
 
-    const attn = this.attentionHeads(q, keys, values, T, pos0, w, s.kv, rule, views, scratch) // [T, E]
+    const attn = this.attentionHeads(q, keys, values, T, pos0, w, s.kv, rule, views, scratch, viewScratch) // [T, E]
     const ssm = this.mambaHeads(u, z, T, w, s.conv, s.ssm, scratch) // [T, E]
 
     // spec §2.6: fused = (norm1(attn) + norm2(ssm)) / 2, then out_proj
@@ -219,6 +223,7 @@ export class HymbaModel {
     rule: WindowRule,
     views: Map<number, KvView>,
     scratch: Scratch,
+    viewScratch: Scratch, // lives for the whole step: borrowers in later layers read the view
   ): Float32Array {
     const k = this.kernels
     const c = this.config
@@ -230,7 +235,7 @@ export class HymbaModel {
     if (w.plan.kv.produce) {
       if (w.kNorm) this.kqNorm(keys, w.kNorm, T, nkv)
       if (c.rope) k.rope(keys, T, nkv, hd, pos0, this.invFreq)
-      view = this.updateCache(cache!, keys, values, T, pos0, scratch)
+      view = this.updateCache(cache!, keys, values, T, pos0, viewScratch)
       views.set(w.plan.index, view)
     } else {
       view = views.get(w.plan.kv.borrowFrom)!
