@@ -1,19 +1,18 @@
 // Kernel benchmark (issue 3): GFLOP/s and GB/s of the WASM matvec kernels at Hymba-1.5B shapes for
 // f32 / q8 / q4, beside the machine limits measured in the same run (wasm f32x4 mul+add peak,
 // streaming read bandwidth) and beside onnxruntime-web (wasm, 1 thread) on the same shapes.
-// Prints a table and writes bench/results-kernels.json. Flags: --quick (one shape, writes nothing),
-// --no-ort. Under `node --experimental-wasm-relaxed-simd --no-liftoff` it measures the relaxed build.
+// Run alone it prints a table and writes bench/results-kernels.json (flags: --quick: one shape,
+// writes nothing; --no-ort; --json: print the result as JSON only); scripts/bench.ts imports it. Under `node --experimental-wasm-relaxed-simd --no-liftoff` it measures the relaxed build.
 // Owns: the tiny ONNX graphs (protobuf written by hand below) and the timing loop.
 // Must not import: worker/.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import * as ort from 'onnxruntime-web'
-import type { Kernels, MatrixSource } from '../src/backend.ts'
+import type { MatrixSource } from '../src/backend.ts'
 import { createWasmKernels } from '../wasm/loader.ts'
 import { compileKernels } from './asc.ts'
 
-const args = new Set(process.argv.slice(2))
-const SHAPES: Array<[string, number, number]> = [
+export const SHAPES: Array<[string, number, number]> = [
   // [name, cols (in), rows (out)]
   ['in_proj 1600→8960', 1600, 8960],
   ['in_proj 1600→8000', 1600, 8000],
@@ -22,11 +21,10 @@ const SHAPES: Array<[string, number, number]> = [
   ['down 5504→1600', 5504, 1600],
   ['logits 1600→32001', 1600, 32001],
 ]
-const shapes = args.has('--quick') ? SHAPES.slice(3, 4) : SHAPES
 const GROUP = 32
 
 /** Median seconds per call: calls batched to ≥ 20 ms, 7 batches after a warm-up (≥ ~0.2 s per row). */
-async function timeIt(fn: () => unknown | Promise<unknown>): Promise<number> {
+export async function timeIt(fn: () => unknown | Promise<unknown>): Promise<number> {
   for (let i = 0; i < 2; i++) await fn()
   let reps = 1
   for (;;) {
@@ -81,7 +79,13 @@ interface LimitExports {
   peak_mul_add_f32(iters: number): number
   stream_read_f32(ptr: number, bytes: number): number
 }
-async function measureLimits(): Promise<{ peakGflops: number; streamGBs: number; stream32MiBGBs: number }> {
+export interface Limits {
+  peakGflops: number // wasm f32x4 mul+add, one core
+  streamGBs: number // sequential read of 256 MiB of wasm memory
+  stream32MiBGBs: number // the same over 32 MiB (may sit partly in the last-level cache)
+}
+
+export async function measureLimits(): Promise<Limits> {
   const streamBytes = 256 << 20
   const memory = new WebAssembly.Memory({ initial: streamBytes / 65536 + 16, maximum: streamBytes / 65536 + 16 })
   const module = await WebAssembly.compile(await compileKernels('kernels/limits.ts', { relaxed: false }))
@@ -195,7 +199,7 @@ function ortModels(rows: number, cols: number): Record<'f32' | 'q8' | 'q4', { mo
 
 // ---- run --------------------------------------------------------------------------------------
 
-interface Row {
+export interface KernelRow {
   shape: string
   rows: number
   cols: number
@@ -209,63 +213,85 @@ interface Row {
   ortError?: string
 }
 
-const kernels: Kernels = await createWasmKernels({ memoryBytes: 16 << 20 })
-const limits = await measureLimits()
-console.log(`backend ${kernels.name}; wasm f32x4 mul+add peak ${limits.peakGflops.toFixed(1)} GFLOP/s; ` +
-  `streaming read ${limits.streamGBs.toFixed(1)} GB/s (256 MiB), ${limits.stream32MiBGBs.toFixed(1)} GB/s (32 MiB)`)
-ort.env.wasm.numThreads = 1
-ort.env.logLevel = 'error'
+export interface KernelBenchOptions {
+  shapes?: Array<[string, number, number]>
+  ort?: boolean
+  /** Token counts for the T > 1 rows (blocked matmul), measured at gate/up 1600→5504. */
+  prefillT?: number[]
+  log?: (line: string) => void
+}
 
-const rows: Row[] = []
-for (const [shape, cols, outRows] of shapes) {
-  const srcs = sources(outRows, cols)
-  const bytes = srcs.reduce((n, s) => n + s.data.byteLength + (s.format === 'f32' ? 0 : s.scales.byteLength), 0)
-  // one backend per shape (prepared matrices live as long as their backend)
-  const k = await createWasmKernels({ memoryBytes: Math.ceil((bytes * 1.1 + (64 << 20)) / 65536) * 65536 })
-  const models = args.has('--no-ort') ? undefined : ortModels(outRows, cols)
-  for (const src of srcs) {
-    const w = k.prepareMatrix(src)
-    for (const T of src.rows === 5504 && src.cols === 1600 ? [1, 64] : [1]) {
-      const x = k.alloc(T * cols)
-      x.set(randomF32(T * cols, 12))
-      const out = k.alloc(T * outRows)
-      const seconds = await timeIt(() => k.matmul(out, x, w, T))
-      const flops = 2 * T * outRows * cols
-      const row: Row = { shape, rows: outRows, cols, format: src.format, T, ms: seconds * 1e3, gflops: flops / seconds / 1e9, gbs: w.bytes / seconds / 1e9 }
-      if (models && T === 1) {
-        try {
-          const { model, feeds } = models[src.format]
-          const session = await ort.InferenceSession.create(model, { executionProviders: ['wasm'], graphOptimizationLevel: 'disabled' })
-          const ortSeconds = await timeIt(() => session.run(feeds))
-          await session.release()
-          row.ortMs = ortSeconds * 1e3
-          row.ortGflops = flops / ortSeconds / 1e9
-        } catch (e) {
-          row.ortError = (e as Error).message.split('\n')[0]
+/** Every shape × format at T = 1 (and the prefill Ts on one shape), beside ORT at T = 1. */
+export async function benchKernels(limits: Limits, options: KernelBenchOptions = {}): Promise<{ backend: string; rows: KernelRow[] }> {
+  const shapes = options.shapes ?? SHAPES
+  const log = options.log ?? console.log
+  ort.env.wasm.numThreads = 1
+  ort.env.logLevel = 'error'
+  let backend = ''
+  const rows: KernelRow[] = []
+  for (const [shape, cols, outRows] of shapes) {
+    const srcs = sources(outRows, cols)
+    const bytes = srcs.reduce((n, s) => n + s.data.byteLength + (s.format === 'f32' ? 0 : s.scales.byteLength), 0)
+    // one backend per shape (prepared matrices live as long as their backend)
+    const k = await createWasmKernels({ memoryBytes: Math.ceil((bytes * 1.1 + (64 << 20)) / 65536) * 65536 })
+    backend = k.name
+    const models = options.ort === false ? undefined : ortModels(outRows, cols)
+    for (const src of srcs) {
+      const w = k.prepareMatrix(src)
+      const Ts = src.rows === 5504 && src.cols === 1600 ? [1, ...(options.prefillT ?? [64])] : [1]
+      for (const T of Ts) {
+        const x = k.alloc(T * cols)
+        x.set(randomF32(T * cols, 12))
+        const out = k.alloc(T * outRows)
+        const seconds = await timeIt(() => k.matmul(out, x, w, T))
+        const flops = 2 * T * outRows * cols
+        const row: KernelRow = { shape, rows: outRows, cols, format: src.format, T, ms: seconds * 1e3, gflops: flops / seconds / 1e9, gbs: w.bytes / seconds / 1e9 }
+        if (models && T === 1) {
+          try {
+            const { model, feeds } = models[src.format]
+            const session = await ort.InferenceSession.create(model, { executionProviders: ['wasm'], graphOptimizationLevel: 'disabled' })
+            const ortSeconds = await timeIt(() => session.run(feeds))
+            await session.release()
+            row.ortMs = ortSeconds * 1e3
+            row.ortGflops = flops / ortSeconds / 1e9
+          } catch (e) {
+            row.ortError = (e as Error).message.split('\n')[0]
+          }
         }
+        rows.push(row)
+        const ortText = row.ortGflops !== undefined ? `  ORT ${row.ortMs!.toFixed(3)} ms ${row.ortGflops.toFixed(1)} GFLOP/s  ×${(row.gflops / row.ortGflops).toFixed(1)}` : row.ortError ? `  ORT error: ${row.ortError}` : ''
+        log(`${shape.padEnd(20)} ${src.format} T=${String(T).padEnd(3)} ${row.ms.toFixed(3).padStart(8)} ms ` +
+          `${row.gflops.toFixed(1).padStart(6)} GFLOP/s ${row.gbs.toFixed(1).padStart(6)} GB/s (${((100 * row.gbs) / limits.streamGBs).toFixed(0)}% of 256 MiB stream)${ortText}`)
+        k.free(x)
+        k.free(out)
       }
-      rows.push(row)
-      const ortText = row.ortGflops !== undefined ? `  ORT ${row.ortMs!.toFixed(3)} ms ${row.ortGflops.toFixed(1)} GFLOP/s  ×${(row.gflops / row.ortGflops).toFixed(1)}` : row.ortError ? `  ORT error: ${row.ortError}` : ''
-      console.log(`${shape.padEnd(20)} ${src.format} T=${String(T).padEnd(3)} ${row.ms.toFixed(3).padStart(8)} ms ` +
-        `${row.gflops.toFixed(1).padStart(6)} GFLOP/s ${row.gbs.toFixed(1).padStart(6)} GB/s (${((100 * row.gbs) / limits.streamGBs).toFixed(0)}% of 256 MiB stream)${ortText}`)
-      k.free(x)
-      k.free(out)
     }
   }
+  return { backend, rows }
 }
 
-const result = {
-  date: new Date().toISOString(),
-  node: process.version,
-  cpu: os.cpus()[0]?.model,
-  backend: kernels.name,
-  onnxruntimeWeb: ort.env.versions.web,
-  limits,
-  notes: 'GB/s = prepared weight + scale bytes per second; ORT: wasm backend, 1 thread, MatMul / MatMulInteger (u8×i8→i32) / MatMulNBits (4 bit, block 32), M = 1',
-  rows,
-}
-if (!args.has('--quick')) {
-  mkdirSync('bench', { recursive: true })
-  writeFileSync('bench/results-kernels.json', JSON.stringify(result, null, 2) + '\n')
-  console.log('wrote bench/results-kernels.json')
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  const args = new Set(process.argv.slice(2))
+  const json = args.has('--json')
+  const log = json ? () => {} : console.log
+  const limits = await measureLimits()
+  log(`wasm f32x4 mul+add peak ${limits.peakGflops.toFixed(1)} GFLOP/s; ` +
+    `streaming read ${limits.streamGBs.toFixed(1)} GB/s (256 MiB), ${limits.stream32MiBGBs.toFixed(1)} GB/s (32 MiB)`)
+  const { backend, rows } = await benchKernels(limits, { shapes: args.has('--quick') ? SHAPES.slice(3, 4) : SHAPES, ort: !args.has('--no-ort'), log })
+  const result = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpu: os.cpus()[0]?.model,
+    backend,
+    onnxruntimeWeb: ort.env.versions.web,
+    limits,
+    notes: 'GB/s = prepared weight + scale bytes per second; ORT: wasm backend, 1 thread, MatMul / MatMulInteger (u8×i8→i32) / MatMulNBits (4 bit, block 32), M = 1',
+    rows,
+  }
+  if (json) console.log(JSON.stringify(result))
+  else if (!args.has('--quick')) {
+    mkdirSync('bench', { recursive: true })
+    writeFileSync('bench/results-kernels.json', JSON.stringify(result, null, 2) + '\n')
+    console.log('wrote bench/results-kernels.json')
+  }
 }

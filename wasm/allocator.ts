@@ -29,6 +29,9 @@ interface Block {
 export class Allocator {
   private readonly blocks: Block[] // free blocks, sorted by offset, never adjacent (coalesced)
   private readonly live = new Map<number, number>() // offset → size of every allocated block
+  private used = 0
+  /** Largest number of bytes ever allocated at once (the high-water mark the benchmark reports). */
+  peakBytes = 0
 
   constructor(
     start: number,
@@ -53,6 +56,8 @@ export class Allocator {
         b.size -= size
       }
       this.live.set(offset, size)
+      this.used += size
+      if (this.used > this.peakBytes) this.peakBytes = this.used
       return offset
     }
     throw new KernelOutOfMemory(bytes, this.freeBytes(), this.largestFreeBytes(), this.end)
@@ -68,6 +73,7 @@ export class Allocator {
     const size = this.live.get(offset)
     if (size === undefined) throw new Error(`free: no live block at offset ${offset} (double free or foreign view)`)
     this.live.delete(offset)
+    this.used -= size
     let lo = 0
     let hi = this.blocks.length
     while (lo < hi) {
@@ -87,6 +93,11 @@ export class Allocator {
       next.offset = offset
       next.size += size
     } else this.blocks.splice(lo, 0, { offset, size })
+  }
+
+  /** Bytes in live blocks now. */
+  usedBytes(): number {
+    return this.used
   }
 
   freeBytes(): number {

@@ -1,0 +1,133 @@
+// End-to-end timing of one loaded model (issue 3, `npm run bench`): prefill, decode, time to first
+// token with and without the precomputed meta prefix, state size, and the decode roofline from the
+// model's own FLOP and byte counts. Portable: runs in Node (scripts/bench.ts) and inside workerd
+// (scripts/bench-worker.ts), so it reads no clock but performance.now and imports no Node built-in.
+// Owns: measureModel, decodeCounts.
+// Must not import: worker/, Node built-ins, a backend.
+import type { Matrix } from '../src/backend.ts'
+import type { HymbaModel } from '../src/model.ts'
+
+export interface E2eOptions {
+  readonly promptTokens: number // P
+  readonly decodeTokens: number // D
+  readonly repetitions: number // medians over this many runs
+}
+
+export interface DecodeCounts {
+  readonly flops: number // per decode token, at the bench's context length
+  readonly bytes: number // weights + K/V + recurrent state touched per decode token
+  readonly weightBytes: number // all prepared matrices (the embedding counted once)
+}
+
+export interface E2eResult {
+  readonly promptTokens: number
+  readonly decodeTokens: number
+  readonly prefillMs: number // newState() + prefill(P), median
+  readonly prefillTokensPerS: number
+  readonly decodeMsPerToken: number // median over runs of (D decode steps) / D
+  readonly decodeTokensPerS: number
+  readonly ttftMetaPrefixMs: number // newState() + prefill: the shipped path
+  readonly ttftFromScratchMs: number // prefillFromScratch: meta tokens recomputed with the prompt (one run)
+  readonly stateBytes: number // HymbaState.byteLength after P + D tokens
+  readonly counts: DecodeCounts
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]
+
+/** Deterministic token ids in [3, vocab): a prompt with no special tokens. */
+export function promptIds(n: number, vocab: number, seed = 1): number[] {
+  let a = seed >>> 0
+  const ids: number[] = []
+  for (let i = 0; i < n; i++) {
+    a = (Math.imul(a ^ (a >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0
+    ids.push(3 + (a % (vocab - 3)))
+  }
+  return ids
+}
+
+function argmax(logits: Float32Array): number {
+  let best = 0
+  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i
+  return best
+}
+
+/**
+ * FLOPs and bytes of one decode step at context length S (packed: M meta + text tokens): 2·rows·cols
+ * per matrix (lm_head once; the embedding lookup reads one row), attention 2·S·(hd + vd) per head
+ * over the keys its window sees, the SSM scan ≈ 10·E·N. Bytes: every prepared matrix, the K/V rows
+ * read, conv + SSM state read and written.
+ */
+export function decodeCounts(model: HymbaModel, context: number): DecodeCounts {
+  const c = model.config
+  const w = model.weights
+  let flops = 0
+  let bytes = 0
+  const mat = (m: Matrix | null) => {
+    if (!m) return
+    flops += 2 * m.rows * m.cols
+    bytes += m.bytes
+  }
+  for (const l of w.layers) {
+    for (const m of [l.inProj, l.xProj, l.dtProj, l.outProj, l.gateProj, l.upProj, l.downProj]) mat(m)
+    const window = l.plan.window === 'global' ? context : Math.min(context, c.numMetaTokens + c.slidingWindow)
+    flops += 2 * window * (c.headDim + c.valueHeadDim) * c.numHeads
+    bytes += window * c.numKvHeads * (c.headDim + c.valueHeadDim) * 4
+    flops += 10 * c.innerSize * c.ssmStateSize
+    bytes += 2 * 4 * c.innerSize * (c.ssmStateSize + c.convKernel)
+  }
+  mat(w.lmHead)
+  let weightBytes = w.lmHead.bytes + (w.embed === w.lmHead ? 0 : w.embed.bytes)
+  for (const l of w.layers) for (const m of [l.inProj, l.xProj, l.dtProj, l.outProj, l.gateProj, l.upProj, l.downProj]) weightBytes += m?.bytes ?? 0
+  return { flops, bytes, weightBytes }
+}
+
+/** Times prefill, decode and both TTFT paths on `model`; medians over `repetitions`. */
+export function measureModel(model: HymbaModel, options: E2eOptions): E2eResult {
+  const { promptTokens: P, decodeTokens: D, repetitions } = options
+  const ids = promptIds(P, model.config.vocabSize)
+  const prefill: number[] = []
+  const decode: number[] = []
+  const scratch: number[] = []
+  let stateBytes = 0
+  // one untimed warm-up of each path (JIT, first-touch of scratch memory)
+  {
+    const s = model.newState()
+    model.decode(s, argmax(model.prefill(s, ids.slice(0, 8))))
+    s.dispose()
+    model.prefillFromScratch(ids.slice(0, 8)).state.dispose()
+  }
+  for (let r = 0; r < repetitions; r++) {
+    let t0 = performance.now()
+    const state = model.newState()
+    let next = argmax(model.prefill(state, ids))
+    prefill.push(performance.now() - t0)
+    t0 = performance.now()
+    for (let i = 0; i < D; i++) next = argmax(model.decode(state, next))
+    decode.push((performance.now() - t0) / D)
+    stateBytes = state.byteLength
+    state.dispose()
+  }
+  // the path without the precomputed prefix costs ~(M + P) / P prefills: timed once, to keep the
+  // whole bench within a few minutes on 2 cores
+  {
+    const t0 = performance.now()
+    const fresh = model.prefillFromScratch(ids)
+    argmax(fresh.logits)
+    scratch.push(performance.now() - t0)
+    fresh.state.dispose()
+  }
+  const prefillMs = median(prefill)
+  const decodeMs = median(decode)
+  return {
+    promptTokens: P,
+    decodeTokens: D,
+    prefillMs,
+    prefillTokensPerS: (P / prefillMs) * 1e3,
+    decodeMsPerToken: decodeMs,
+    decodeTokensPerS: 1e3 / decodeMs,
+    ttftMetaPrefixMs: prefillMs,
+    ttftFromScratchMs: median(scratch),
+    stateBytes,
+    counts: decodeCounts(model, model.config.numMetaTokens + P + D / 2),
+  }
+}
