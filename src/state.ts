@@ -22,7 +22,8 @@ export class KvCache {
   ) {}
 
   static empty(kernels: Kernels, window: LayerPlan['window'], keyWidth: number, valueWidth: number, metaTokens: number, ringSize: number): KvCache {
-    const cap = window === 'sliding' ? metaTokens + ringSize : metaTokens + 16
+    // Caches grow with use (a sliding one up to M + W), so a short session holds little.
+    const cap = metaTokens + (window === 'sliding' ? Math.min(16, ringSize) : 16)
     return new KvCache(kernels, window, keyWidth, valueWidth, metaTokens, ringSize, kernels.alloc(cap * keyWidth), kernels.alloc(cap * valueWidth), new Int32Array(cap), 0)
   }
 
@@ -36,8 +37,9 @@ export class KvCache {
    */
   write(keys: Float32Array, values: Float32Array, T: number, pos0: number): void {
     const M = this.metaTokens
-    if (this.window === 'global') this.reserve(Math.max(this.length, pos0 + T))
     const end = pos0 + T
+    const rowsAfter = this.window === 'global' ? Math.max(this.length, end) : end <= M ? end : M + Math.min(end - M, this.ringSize)
+    this.reserve(rowsAfter)
     for (let t = 0; t < T; t++) {
       const pos = pos0 + t
       if (this.window === 'sliding' && pos >= M && pos < end - this.ringSize) continue // would be overwritten in this call
@@ -46,12 +48,13 @@ export class KvCache {
       this.values.set(values.subarray(t * this.valueWidth, (t + 1) * this.valueWidth), row * this.valueWidth)
       this.positions[row] = pos
     }
-    this.length = this.window === 'global' ? Math.max(this.length, end) : end <= M ? end : M + Math.min(end - M, this.ringSize)
+    this.length = rowsAfter
   }
 
   private reserve(rows: number): void {
     if (rows <= this.capacity) return
-    const cap = Math.max(rows, 2 * this.capacity)
+    const limit = this.window === 'sliding' ? this.metaTokens + this.ringSize : Infinity
+    const cap = Math.min(limit, Math.max(rows, 2 * this.capacity))
     const keys = this.kernels.alloc(cap * this.keyWidth)
     const values = this.kernels.alloc(cap * this.valueWidth)
     const positions = new Int32Array(cap)

@@ -143,6 +143,13 @@ for (const name of ['A', 'B']) {
       assert.equal(child.textTokens, parent.textTokens + 1)
     })
 
+    it('caches grow with use: a new state holds little more than the meta entries', async () => {
+      const model = await modelFor(name)
+      const { numMetaTokens: M } = model.config
+      const state = model.newState()
+      for (const layer of state.layers) if (layer.kv) assert.ok(layer.kv.length === M && layer.kv.capacity <= M + 16, `${layer.kv.length} rows, capacity ${layer.kv.capacity}`)
+    })
+
     it('sliding-window caches never hold more than M + W entries', async () => {
       const model = await modelFor(name)
       const { numMetaTokens: M, slidingWindow: W } = model.config
