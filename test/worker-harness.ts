@@ -20,8 +20,11 @@ export interface RunningWorker {
   stop(): Promise<void>
 }
 
-/** Start the bundled worker. `vars` override wrangler.toml [vars] (and set secrets such as API_KEYS). */
-export async function startWorker(options: { persistDir?: string; vars?: Record<string, string> } = {}): Promise<RunningWorker> {
+/**
+ * Start the bundled worker. `vars` override wrangler.toml [vars] (and set secrets such as API_KEYS, or
+ * the test-only TEST_FAULTS); `assetsDir` replaces the static assets folder (models/).
+ */
+export async function startWorker(options: { persistDir?: string; vars?: Record<string, string>; assetsDir?: string } = {}): Promise<RunningWorker> {
   try {
     statSync(BUNDLE)
   } catch {
@@ -32,6 +35,7 @@ export async function startWorker(options: { persistDir?: string; vars?: Record<
   const mf = new Miniflare({
     ...(workerOptions as WorkerOptions),
     bindings: { ...(workerOptions.bindings ?? {}), ...(options.vars ?? {}) },
+    ...(options.assetsDir ? { assets: { ...workerOptions.assets!, directory: options.assetsDir } } : {}),
     modules: true,
     scriptPath: BUNDLE,
     modulesRoot: join(ROOT, 'dist'),

@@ -1,5 +1,5 @@
 // Reading a JSON request body under the size limit: 413 beyond it (Content-Length or the bytes
-// actually sent), 400 for anything that is not one JSON value.
+// actually sent), 400 for anything that is not one JSON value; and draining bodies left unread.
 // Must not import: src/, hono.
 import { ApiError } from './errors.ts'
 
@@ -31,5 +31,26 @@ export async function readJson(request: Request, maxBytes: number): Promise<unkn
     return JSON.parse(new TextDecoder().decode(bytes))
   } catch {
     throw new ApiError(400, 'The request body is not valid JSON', 'invalid_request_error', 'invalid_json')
+  }
+}
+
+/**
+ * Read and drop the part of a request body that the response did not need (a 401, 404 or validation
+ * error sent before the body was read), up to `maxBytes`. workerd resets a keep-alive connection whose
+ * request body is left unread, which breaks the client's next request on it; a body over the limit is
+ * not worth reading, and its connection closes.
+ */
+export async function discardUnread(request: Request, maxBytes: number): Promise<void> {
+  if (!request.body || request.bodyUsed) return
+  const reader = request.body.getReader()
+  try {
+    for (let size = 0; ; ) {
+      const { value, done } = await reader.read()
+      if (done) return
+      size += value.byteLength
+      if (size > maxBytes) return void (await reader.cancel())
+    }
+  } catch {
+    // The client went away: nothing left to keep.
   }
 }

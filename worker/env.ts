@@ -1,10 +1,12 @@
 // Bindings of the worker (wrangler.toml) and the limits read from its vars, parsed once per request.
 // Owns: the `Env` type and `Limits`. Must not import: src/ (the core), other worker modules.
+import type { KeySlots } from './key-slots.ts'
 import type { SessionObject } from './session.ts'
 
 export interface Env {
   readonly ASSETS: Fetcher
   readonly SESSIONS: DurableObjectNamespace<SessionObject>
+  readonly KEY_SLOTS: DurableObjectNamespace<KeySlots>
   readonly MODEL_ID: string
   readonly MODEL_DIR: string
   readonly MAX_PROMPT_TOKENS: string
@@ -14,8 +16,11 @@ export interface Env {
   readonly MAX_QUEUED_PER_SESSION: string
   readonly STREAM_STALL_MS: string
   readonly WASM_MEMORY_MB: string
+  readonly MAX_CONCURRENT_PER_KEY: string
   /** Secret: comma-separated API keys. Unset or empty: the API is open and every session is 'public'. */
   readonly API_KEYS?: string
+  /** Test-only fault injection (worker/faults.ts); set by test/worker-harness.ts, never by wrangler.toml. */
+  readonly TEST_FAULTS?: string
 }
 
 export interface Limits {
@@ -26,6 +31,8 @@ export interface Limits {
   readonly defaultMaxTokens: number
   readonly maxBodyBytes: number
   readonly maxQueuedPerSession: number
+  /** Completions in flight per API key, across isolates (worker/key-slots.ts); none without keys. */
+  readonly maxConcurrentPerKey: number
   /** A consumer that takes no event for this long is gone (see session.ts). */
   readonly streamStallMs: number
   /** Linear memory of the WASM backend: model weights, session states and scratch (docs/worker-api.md). */
@@ -41,6 +48,7 @@ export function limitsOf(env: Env): Limits {
     defaultMaxTokens: positiveInt('DEFAULT_MAX_TOKENS', env.DEFAULT_MAX_TOKENS),
     maxBodyBytes: positiveInt('MAX_BODY_BYTES', env.MAX_BODY_BYTES),
     maxQueuedPerSession: positiveInt('MAX_QUEUED_PER_SESSION', env.MAX_QUEUED_PER_SESSION),
+    maxConcurrentPerKey: positiveInt('MAX_CONCURRENT_PER_KEY', env.MAX_CONCURRENT_PER_KEY),
     streamStallMs: positiveInt('STREAM_STALL_MS', env.STREAM_STALL_MS),
     wasmMemoryBytes: positiveInt('WASM_MEMORY_MB', env.WASM_MEMORY_MB) * 2 ** 20,
   }

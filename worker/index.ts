@@ -1,7 +1,17 @@
-// The worker's entry (wrangler.toml `main`): the Hono app as the fetch handler and the session
-// Durable Object class. Must not import: src/ directly.
+// The worker's entry (wrangler.toml `main`): the Hono app as the fetch handler, which drains request
+// bodies that a response left unread (worker/body.ts), and the Durable Object classes (sessions,
+// per-key slots). Must not import: src/ directly.
 import { app } from './app.ts'
+import { discardUnread } from './body.ts'
+import { limitsOf, type Env } from './env.ts'
 
+export { KeySlots } from './key-slots.ts'
 export { SessionObject } from './session.ts'
 
-export default app
+export default {
+  async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+    const response = await app.fetch(request, env, ctx)
+    await discardUnread(request, limitsOf(env).maxBodyBytes)
+    return response
+  },
+} satisfies ExportedHandler<Env>

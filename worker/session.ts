@@ -12,6 +12,7 @@ import { bestCheckpoint, disposeAll, type Checkpoint } from './checkpoints.ts'
 import { engineFor, type Engine } from './engine.ts'
 import { limitsOf, type Env } from './env.ts'
 import { ApiError, toApiError, type WireError } from './errors.ts'
+import { storeFaults } from './faults.ts'
 import { SessionStore, StoredRecordError } from './store.ts'
 import { encodeEvent, type TurnEvent, type TurnParams, type TurnRequest } from './turn.ts'
 import { dropWarm, touchWarm } from './warm.ts'
@@ -41,7 +42,7 @@ export class SessionObject extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env)
-    this.store = new SessionStore(ctx.storage)
+    this.store = new SessionStore(ctx.storage, storeFaults(env.TEST_FAULTS))
   }
 
   /** Start a turn. Errors found before it is queued (limits, prompt) come back as `ok: false`. */
@@ -190,7 +191,13 @@ export class SessionObject extends DurableObject<Env> {
       if (c.logits) parts.push({ name: `${c.kind}.logits`, data: new Uint8Array(c.logits.buffer, c.logits.byteOffset, c.logits.byteLength) })
     }
     const meta: StoredMeta = { checkpoints: next.map((c) => ({ kind: c.kind, ids: c.ids, logits: c.logits !== null })) }
-    await this.store.write({ model: engine.modelId, meta, now: Date.now() }, parts)
+    try {
+      await this.store.write({ model: engine.modelId, meta, now: Date.now() }, parts)
+    } catch (err) {
+      // The transaction rolled back: storage and memory still hold the previous turn (issue 5 item 2).
+      console.error('session write failed:', err)
+      throw new ApiError(503, 'The session could not be saved and is unchanged; retry the request', 'server_error', 'session_write_failed')
+    }
     this.forget()
     this.keep(next)
   }

@@ -3,6 +3,7 @@
 // ≤ 1 MiB rows, all written in one `transactionSync` so a record is replaced whole or not at all
 // (issue 4 item 2: values are capped at 2 MB).
 // Must not import: src/ (it stores bytes, not states), hono.
+import type { StoreFaults } from './faults.ts'
 
 export const CHUNK_BYTES = 1 << 20
 const RECORD_VERSION = 1
@@ -35,7 +36,11 @@ export class StoredRecordError extends Error {
 }
 
 export class SessionStore {
-  constructor(private readonly storage: DurableObjectStorage) {}
+  /** `faults`: test-only hooks (worker/faults.ts), null in every deployed configuration. */
+  constructor(
+    private readonly storage: DurableObjectStorage,
+    private readonly faults: StoreFaults | null = null,
+  ) {}
 
   private get sql(): SqlStorage {
     return this.storage.sql
@@ -102,6 +107,7 @@ export class SessionStore {
       }
       this.sql.exec('DELETE FROM chunk')
       for (let seq = 0; seq * CHUNK_BYTES < total; seq++) this.sql.exec('INSERT INTO chunk (seq, data) VALUES (?, ?)', seq, body.slice(seq * CHUNK_BYTES, Math.min(total, (seq + 1) * CHUNK_BYTES)).buffer)
+      this.faults?.afterChunks()
       this.sql.exec('INSERT OR REPLACE INTO record (id, header) VALUES (0, ?)', JSON.stringify(header))
       return header
     })
