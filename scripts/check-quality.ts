@@ -2,7 +2,7 @@
 // in a temporary folder, runs `hymba ppl` on each (the protocol of models/hymba-brown-17m/README.md:
 // 256-token chunks of brown-val, each a fresh prefill), prints a table and writes bench/quality.json.
 // Targets: int8 within +0.5 % mean NLL of f32, int4 within +3 %.
-//   node --import tsx scripts/check-quality.ts [--backend B] [--limit CHUNKS] [--model DIR] [--out FILE]
+//   node --import tsx scripts/check-quality.ts [--backend B (default wasm, the fastest)] [--limit CHUNKS] [--model DIR] [--out FILE]
 // Must not import: worker/.
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -20,6 +20,7 @@ const flags = parseFlags(process.argv.slice(2), { backend: { type: 'string' }, l
 const model = flags.model ?? join(shared, 'models', 'hymba-brown-17m')
 const out = flags.out ?? join(root, 'bench', 'quality.json')
 const ids = join(shared, 'data', 'brown-val', 'val.bin')
+const backend = flags.backend ?? 'wasm'
 
 /** Run the hymba CLI; stderr (progress) passes through, stdout is returned. */
 function hymba(...args: string[]): string {
@@ -35,9 +36,8 @@ try {
     const bundle = join(work, quant)
     hymba('convert', '--from', model, '--to', bundle, '--quant', quant)
     const manifest = JSON.parse(readFileSync(join(bundle, 'manifest.json'), 'utf8')) as BundleManifest
-    const pplArgs = ['ppl', '--model', bundle, '--ids', ids, '--seq', String(SEQ), '--json']
+    const pplArgs = ['ppl', '--model', bundle, '--ids', ids, '--seq', String(SEQ), '--json', '--backend', backend]
     if (flags.limit !== undefined) pplArgs.push('--limit', String(flags.limit))
-    if (flags.backend) pplArgs.push('--backend', flags.backend)
     const started = performance.now()
     const { nll, ppl, tokens } = JSON.parse(hymba(...pplArgs).trim().split('\n').at(-1)!) as { nll: number; ppl: number; tokens: number }
     const bytes = manifest.files.filter((f) => f.name.startsWith('weights-')).reduce((sum, f) => sum + f.bytes, 0)
@@ -54,7 +54,7 @@ const rows = results.map((r) => {
 })
 const report = {
   model,
-  backend: flags.backend ?? 'ts',
+  backend,
   protocol: `hymba ppl --seq ${SEQ}${flags.limit === undefined ? '' : ` --limit ${flags.limit}`} on brown-val`,
   command: ['npm run check:quality', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
   results: rows,

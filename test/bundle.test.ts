@@ -104,7 +104,7 @@ describe('bundle conversion and loading', () => {
     expectClose(int8, reference, (50 / 254) * maxLogit, 'int8 logits')
     assert.ok(agreement(int8, reference, V) >= 0.9, `int8 argmax agreement ${agreement(int8, reference, V)}`)
     // int4 (ε = 1/14) makes the same bound exceed the logits themselves: on random weights int4
-    // moves logits by ~10, so the check is rank-based; trained weights: README, Quality.
+    // moves logits by ~10, so the check is rank-based; trained weights: docs/bundles.md.
     const int4 = logitsOf(await load((await convert('A', { quant: 'int4' })).dir), 'A')
     const reference1 = argmaxRows(reference, V)
     let inTop5 = 0

@@ -26,7 +26,7 @@ export interface ConvertOptions {
 }
 
 /**
- * Measured on hymba-brown-17m (README, Quality): int8 NLL is the same with groups of 32 and 64, so
+ * Measured on hymba-brown-17m (docs/bundles.md): int8 NLL is the same with groups of 32 and 64, so
  * int8 takes the smaller bundle; int4 loses less with 32 (+0.12 % vs +0.15 % NLL).
  */
 export const DEFAULT_GROUP = { int8: 64, int4: 32 } as const satisfies Record<'int8' | 'int4', Group>

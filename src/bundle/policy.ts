@@ -1,5 +1,5 @@
 // Which tensor gets which storage format in a bundle. Owns the quantisation policy; the measurements
-// behind it are in README (Quality). Must not import: Node built-ins, worker/, HF tensor names (the
+// behind it are in docs/bundles.md (Quality). Must not import: Node built-ins, worker/, HF tensor names (the
 // set of matrices comes from loadWeights itself, so weights.ts stays the only module that names them).
 //
 // Policy
@@ -11,7 +11,7 @@
 //   hold 0.2 % of the weights).
 // - int4 keeps the embedding (tied lm_head) in int8: see EMBEDDING_INT4 below.
 // - in_proj, x_proj, out_proj and the MLP are all quantised: with them the int4 bundle of
-//   hymba-brown-17m stays within +0.2 % NLL of f32 (README, Quality), so none needs an exception.
+//   hymba-brown-17m stays within +0.2 % NLL of f32 (docs/bundles.md), so none needs an exception.
 import type { HymbaConfig } from '../config.ts'
 import { createReferenceKernels } from '../reference/kernels.ts'
 import { expectedTensors, loadWeights, type WeightReader } from '../weights.ts'
