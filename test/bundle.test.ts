@@ -192,6 +192,16 @@ describe('damaged bundles are refused, naming the file', async () => {
       refused(MANIFEST_FILE, /version 99 is not supported/),
     )
   })
+
+  it('a manifest that points outside the folder', async () => {
+    await assert.rejects(
+      damaged((dir) => {
+        const text = readFileSync(join(dir, MANIFEST_FILE), 'utf8')
+        writeFileSync(join(dir, MANIFEST_FILE), text.replaceAll('"weights-000.bin"', '"../weights-000.bin"'))
+      }),
+      refused(MANIFEST_FILE, /not a plain name/),
+    )
+  })
 })
 
 describe('f16 encoding', () => {

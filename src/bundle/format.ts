@@ -94,6 +94,7 @@ export function parseManifest(bytes: Uint8Array): BundleManifest {
   if (!QUANTS.includes(m.quant)) throw bad(`unknown quant ${JSON.stringify(m.quant)}`)
   if (!m.config || typeof m.config !== 'object') throw bad('no config')
   if (!Array.isArray(m.files) || !Array.isArray(m.tensors)) throw bad('no files or tensors list')
+  for (const f of m.files) if (!/^[\w.-]+$/.test(f.name) || f.name.startsWith('.')) throw bad(`file name ${JSON.stringify(f.name)} is not a plain name in the bundle folder`)
   const sizes = new Map(m.files.map((f) => [f.name, f.bytes]))
   for (const t of m.tensors) {
     const quantised = t.format === 'q8' || t.format === 'q4'
