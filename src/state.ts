@@ -243,7 +243,8 @@ export class HymbaState {
         const keys = take(f32, h.kv * kv.keyWidth)
         const values = take(f32, h.kv * kv.valueWidth)
         const positions = take(i32, h.kv)
-        if (kv.window === 'sliding' && h.kv > kv.capacity) throw new BadState(`state layer ${i} holds more than the window`)
+        // The window bounds a sliding cache (M + W rows), not its current capacity: caches grow with use.
+        if (kv.window === 'sliding' && h.kv > kv.metaTokens + kv.ringSize) throw new BadState(`state layer ${i} holds more than the window`)
         // Restore rows in their slots: write() at the stored positions re-derives ring slots.
         for (let r = 0; r < h.kv; r++) kv.write(keys.subarray(r * kv.keyWidth), values.subarray(r * kv.valueWidth), 1, positions[r])
         kv.length = h.kv
