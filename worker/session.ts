@@ -47,22 +47,24 @@ export class SessionObject extends DurableObject<Env> {
 
   /** Start a turn. Errors found before it is queued (limits, prompt) come back as `ok: false`. */
   async turn(request: TurnRequest): Promise<TurnResult> {
+    const limits = limitsOf(this.env)
+    if (this.queued >= limits.maxQueuedPerSession)
+      return { ok: false, error: new ApiError(429, `This session already has ${this.queued} requests in progress or queued; retry later`, 'rate_limit_error', 'session_busy').toWire() }
+    this.queued++ // taken before the first await, so concurrent calls cannot all pass the check above
     try {
-      const limits = limitsOf(this.env)
-      if (this.queued >= limits.maxQueuedPerSession)
-        throw new ApiError(429, `This session already has ${this.queued} requests in progress or queued; retry later`, 'rate_limit_error', 'session_busy')
       const engine = await engineFor(this.env, limits)
       const ids = engine.promptIds(request.prompt, limits)
       const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>()
       const writer = writable.getWriter()
       const abort = new AbortController()
       const emit = (event: TurnEvent) => this.send(writer, event, abort, limits.streamStallMs)
-      this.enqueue(() => this.runTurn(engine, ids, request.params, emit, abort.signal))
-        .catch((err: unknown) => (abort.signal.aborted ? undefined : emit({ type: 'error', error: toApiError(err).toWire() })))
+      this.enqueue(() => this.runTurn(engine, ids, request.params, emit, abort.signal), true)
+        .catch((err: unknown) => (abort.signal.aborted ? undefined : emit({ type: 'error', error: this.wireError(err) })))
         .finally(() => writer.close().catch(() => {}))
       return { ok: true, stream: readable }
     } catch (err) {
-      return { ok: false, error: toApiError(err).toWire() }
+      this.queued--
+      return { ok: false, error: this.wireError(err) }
     }
   }
 
@@ -114,8 +116,9 @@ export class SessionObject extends DurableObject<Env> {
     }
   }
 
-  private enqueue<T>(task: () => Promise<T>): Promise<T> {
-    this.queued++
+  /** Run `task` after the queued ones; `counted` when the caller has already counted it in `queued`. */
+  private enqueue<T>(task: () => Promise<T>, counted = false): Promise<T> {
+    if (!counted) this.queued++
     const run = this.tail.then(task)
     this.tail = run.then(
       () => this.queued--,
@@ -200,6 +203,13 @@ export class SessionObject extends DurableObject<Env> {
     }
     this.forget()
     this.keep(next)
+  }
+
+  /** The error for the client; unexpected server faults are logged here, since only their wire form leaves. */
+  private wireError(err: unknown): WireError {
+    const error = toApiError(err)
+    if (error.status >= 500 && !(err instanceof ApiError)) console.error('session turn failed:', err)
+    return error.toWire()
   }
 
   private keep(checkpoints: Checkpoint[]): void {
