@@ -9,14 +9,11 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join, normalize } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { bundleBrowser } from '../scripts/build-browser.ts'
+import { launchChromium } from './support/chromium.ts'
 import { SHARED } from './support/fixtures.ts'
 import type { CheckResult } from './webgpu-browser/page.ts'
-
-// Flags from ../shared/docs/webgpu-notes.md: WebGPU needs --enable-unsafe-webgpu (requestAdapter() is
-// null without it); the background-networking ones keep Chromium from dialling out.
-export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--enable-unsafe-webgpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
 
 const HTML = '<!doctype html><meta charset="utf-8"><title>WebGPU tier</title><script type="module" src="/page.js"></script>'
 
@@ -48,7 +45,7 @@ async function serve(bundle: string): Promise<URL> {
 describe('WebGPU kernels and model (headless Chromium)', () => {
   before(async () => {
     const url = await serve(await bundleBrowser(join(import.meta.dirname, 'webgpu-browser/page.ts')))
-    browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS })
+    browser = await launchChromium()
     page = await browser.newPage()
     const errors: string[] = []
     page.on('pageerror', (err) => errors.push(err.message))

@@ -11,6 +11,7 @@ import { limitsOf, type Env, type Limits } from './env.ts'
 import { ApiError, toApiError, type ErrorStatus } from './errors.ts'
 import { ChatBody, CompletionBody, SESSION_ID, chatTurn, checkModel, completionTurn, parseBody } from './openai.ts'
 import { respondJson, respondStream, type ApiKind } from './respond.ts'
+import { serveAsset } from './static-files.ts'
 import { warmBytes } from './warm.ts'
 
 type AppEnv = { Bindings: Env; Variables: { limits: Limits; tenant: string } }
@@ -28,6 +29,10 @@ app.use('/v1/*', async (c, next) => {
 })
 
 app.get('/', (c) => c.html(chatPage))
+
+// Run-in-your-browser (issue 6): the page's local-mode bundle and the model folder it downloads.
+app.get('/web/:file', (c) => serveAsset(c.env.ASSETS, 'web', c.req.param('file'), c.req.raw, true))
+app.get('/v1/model-files/:file', (c) => serveAsset(c.env.ASSETS, c.get('limits').modelDir, c.req.param('file'), c.req.raw, c.get('tenant') === 'public'))
 
 app.get('/healthz', (c) => c.json({ status: 'ok', model: c.get('limits').modelId, loaded: engineLoaded(), warm_state_bytes: warmBytes() }))
 

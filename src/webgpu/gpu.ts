@@ -8,6 +8,8 @@ export interface Gpu {
   readonly adapterName: string
   /** The adapter offers `shader-f16` (the device was created with it). */
   readonly f16: boolean
+  /** A CPU implementation (SwiftShader: GPUAdapterInfo.isFallbackAdapter); the WASM-SIMD backend is faster there. */
+  readonly fallback: boolean
 }
 
 export class NoWebGpu extends Error {
@@ -29,7 +31,8 @@ export async function requestGpu(gpu: GPU | undefined = globalThis.navigator?.gp
     },
   })
   const info = adapter.info
-  return { device, adapterName: [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' '), f16 }
+  const fallback = (info as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false
+  return { device, adapterName: [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' '), f16, fallback }
 }
 
 /** GPUBufferUsage / GPUMapMode / GPUShaderStage flags (the spec's values; not every lib declares the globals). */
