@@ -1,6 +1,7 @@
 // Reading HF checkpoints: the file-source abstraction and safetensors parsing (single file or
 // sharded via model.safetensors.index.json), with F32 / BF16 / F16 widened exactly to float32.
 // Must not import: worker/, Node built-ins (the Node folder source lives in src/node/).
+import { fromHalfBits } from './bundle/f16.ts'
 import { BadCheckpoint } from './errors.ts'
 
 /** A model folder: HF files by name. Implemented over the file system, static assets, R2... */
@@ -110,16 +111,7 @@ function toFloat32(info: TensorInfo & { dtype: 'F32' | 'BF16' | 'F16' }): Float3
     const bits = new Uint32Array(out.buffer)
     for (let i = 0; i < n; i++) bits[i] = view.getUint16(2 * i, true) << 16
   } else {
-    for (let i = 0; i < n; i++) out[i] = halfToFloat(view.getUint16(2 * i, true))
+    for (let i = 0; i < n; i++) out[i] = fromHalfBits(view.getUint16(2 * i, true))
   }
   return out
-}
-
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1
-  const exponent = (h >> 10) & 0x1f
-  const mantissa = h & 0x3ff
-  if (exponent === 0) return sign * mantissa * 2 ** -24
-  if (exponent === 31) return mantissa ? NaN : sign * Infinity
-  return sign * (1 + mantissa / 1024) * 2 ** (exponent - 15)
 }
