@@ -97,6 +97,7 @@ export class Engine {
     })
     let finishReason: FinishReason
     for (;;) {
+      await nextTask()
       const next = await tokens.next()
       if (next.done) {
         const tail = stop.end(text.flush())
@@ -143,6 +144,13 @@ export class Engine {
     return text
   }
 }
+
+/**
+ * Yield to the isolate's event loop. Every Durable Object of an isolate shares its one thread, and a
+ * turn's awaits (stream writes with room to spare) resolve as microtasks: without this, one long
+ * generation would hold every other session of the isolate, and their first tokens, until it ends.
+ */
+const nextTask = () => new Promise<void>((resolve) => setTimeout(resolve, 0))
 
 let loading: { dir: string; engine: Promise<Engine> } | undefined
 

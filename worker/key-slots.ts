@@ -1,15 +1,17 @@
 // The per-key concurrency limit (issue 5 item 5): one small Durable Object per API key counts the
 // completions in flight for that key across every isolate and machine (an isolate-local counter would
 // not: one key's requests land on many isolates). A request takes a lease before its turn starts and
-// gives it back when its response ends; leases expire after LEASE_TTL_MS, so an isolate that dies
-// mid-turn cannot hold a slot forever. Leases live in the object's SQLite storage and survive eviction.
+// gives it back when its response ends. A live request renews its lease every RENEW_MS; a lease not
+// renewed expires after LEASE_TTL_MS, so a request whose context is torn down (a client disconnect can
+// cancel it without any cleanup running) frees its slot within a minute. Leases live in the object's
+// SQLite storage and survive eviction.
 // Must not import: src/, hono.
 import { DurableObject } from 'cloudflare:workers'
 import type { Env, Limits } from './env.ts'
 import { ApiError } from './errors.ts'
 
-/** Longer than any turn can run (CPU limit 5 min at most, stalled streams abort after STREAM_STALL_MS). */
-export const LEASE_TTL_MS = 10 * 60_000
+export const LEASE_TTL_MS = 60_000
+const RENEW_MS = 20_000
 
 export class KeySlots extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
@@ -29,6 +31,10 @@ export class KeySlots extends DurableObject<Env> {
     return id
   }
 
+  renew(id: string): void {
+    this.ctx.storage.sql.exec('UPDATE lease SET expires = ? WHERE id = ?', Date.now() + LEASE_TTL_MS, id)
+  }
+
   release(id: string): void {
     this.ctx.storage.sql.exec('DELETE FROM lease WHERE id = ?', id)
   }
@@ -39,15 +45,18 @@ export class KeySlots extends DurableObject<Env> {
  * ended, whatever the outcome). The open API (no keys, tenant 'public') has no per-key limit.
  */
 export async function takeKeySlot(env: Env, limits: Limits, tenant: string): Promise<() => Promise<void>> {
-  if (tenant === 'public') return async () => {}
+  if (tenant === 'public') return () => Promise.resolve()
   const stub = env.KEY_SLOTS.get(env.KEY_SLOTS.idFromName(tenant))
   const lease = await stub.acquire(limits.maxConcurrentPerKey)
   if (lease === null)
     throw new ApiError(429, `This API key already has ${limits.maxConcurrentPerKey} requests in progress; retry when one has finished`, 'rate_limit_error', 'too_many_concurrent_requests')
-  let released = false
-  return async () => {
-    if (released) return
-    released = true
-    await stub.release(lease).catch((err: unknown) => console.error('releasing a key slot failed (it expires on its own):', err))
-  }
+  const renewal = setInterval(() => stub.renew(lease).catch((err: unknown) => console.error('renewing a key slot failed:', err)), RENEW_MS)
+  // Every call returns the one release, so a caller that awaits it knows the slot is back (a context
+  // that ends while the RPC is in flight would drop it).
+  let released: Promise<void> | undefined
+  return () =>
+    (released ??= (async () => {
+      clearInterval(renewal)
+      await stub.release(lease).catch((err: unknown) => console.error('releasing a key slot failed (it expires on its own):', err))
+    })())
 }
