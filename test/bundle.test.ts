@@ -42,11 +42,11 @@ function logitsOf(model: HymbaModel, fixture: string): Float32Array {
 const load = (dir: string) => loadModel(folderSource(dir), { kernels })
 
 /** The HF checkpoint with every matrix replaced by what a bundle of `quant` stores (rounded, dequantised). */
-async function roundedModel(fixture: string, options: Required<Pick<ConvertOptions, 'quant' | 'group'>>): Promise<HymbaModel> {
+async function roundedModel(fixture: string, options: Required<Pick<ConvertOptions, 'quant' | 'group'>> & Pick<ConvertOptions, 'embed'>): Promise<HymbaModel> {
   const source = folderSource(fixtureDir(fixture))
   const config = await readConfig(source)
   const store = await TensorStore.open(source)
-  const plans = new Map(planTensors(config, (n) => store.has(n), options.quant, options.group).map((p) => [p.name, p]))
+  const plans = new Map(planTensors(config, (n) => store.has(n), options.quant, options.group, options.embed).map((p) => [p.name, p]))
   const reader: WeightReader = {
     has: (name) => store.has(name),
     f32: (name, shape) => store.f32(name, shape),
@@ -89,6 +89,24 @@ describe('bundle conversion and loading', () => {
       assert.equal(max, 0, `first difference at ${index}`)
     })
   }
+
+  // --embed int4: the embedding (tied lm_head) int4 as well; int4 bundles keep it int8 by default
+  for (const group of [32, 64] as const) {
+    it(`an int4/${group} bundle with embed int4 stores the embedding q4 and holds exactly the rounded weights`, async () => {
+      const { dir, manifest } = await convert('A', { quant: 'int4', group, embed: 'int4' })
+      const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { vocab_size: number }
+      const embedding = manifest.tensors.filter((t) => t.shape[0] === config.vocab_size)
+      assert.ok(embedding.length >= 1 && embedding.every((t) => t.format === 'q4' && t.group === group), JSON.stringify(embedding.map((t) => [t.name, t.format])))
+      const { max, index } = maxDiff(logitsOf(await load(dir), 'A'), logitsOf(await roundedModel('A', { quant: 'int4', group, embed: 'int4' }), 'A'))
+      assert.equal(max, 0, `first difference at ${index}`)
+    })
+  }
+
+  it('int4 bundles keep the embedding int8 unless asked', async () => {
+    const { dir, manifest } = await convert('A', { quant: 'int4' })
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { vocab_size: number }
+    assert.ok(manifest.tensors.filter((t) => t.shape[0] === config.vocab_size).every((t) => t.format === 'q8'))
+  })
 
   it('int8 and int4 bundles of fixture A stay close to f32', async () => {
     const reference = logitsOf(await load(fixtureDir('A')), 'A')
@@ -236,6 +254,8 @@ describe('hymba convert', () => {
     ['no --to', ['--from', fixtureDir('B'), '--quant', 'f32']],
     ['--quant int3', ['--from', fixtureDir('B'), '--to', fresh(), '--quant', 'int3']],
     ['--group 48', ['--from', fixtureDir('B'), '--to', fresh(), '--quant', 'int4', '--group', '48']],
+    ['--embed int2', ['--from', fixtureDir('B'), '--to', fresh(), '--quant', 'int4', '--embed', 'int2']],
+    ['--embed int4 without --quant int4', ['--from', fixtureDir('B'), '--to', fresh(), '--quant', 'int8', '--embed', 'int4']],
     ['a non-empty --to', ['--from', fixtureDir('B'), '--to', nonEmpty, '--quant', 'f32']],
   ]
   for (const [what, args] of bad) {

@@ -8,7 +8,7 @@ import { BadCheckpoint } from '../errors.ts'
 import { quantizeQ4, quantizeQ8 } from '../quant.ts'
 import { encodeHalf } from './f16.ts'
 import { MAX_FILE_BYTES, type BundleManifest, type Quant } from './format.ts'
-import { planTensors, type TensorPlan } from './policy.ts'
+import { planTensors, type EmbedQuant, type TensorPlan } from './policy.ts'
 import { BundleWriter, type BundleSink, type EncodedTensor } from './writer.ts'
 
 /** HF files copied as they are when present, so a bundle folder is self-contained. */
@@ -21,6 +21,8 @@ export interface ConvertOptions {
   readonly quant: Quant
   /** Columns per scale of q8 / q4 tensors (policy.ts falls back to 32 where it does not divide a row). */
   readonly group?: Group // default: DEFAULT_GROUP
+  /** int4 only: the embedding (tied lm_head) in int8 (default) or int4 (policy.ts). */
+  readonly embed?: EmbedQuant
   readonly maxFileBytes?: number
   readonly onProgress?: (progress: { readonly done: number; readonly total: number; readonly tensor: TensorPlan }) => void
 }
@@ -43,7 +45,7 @@ export async function convertCheckpoint(source: CheckpointSource, sink: BundleSi
   }
   const config = parseConfig(rawConfig)
   const store = await TensorStore.open(source)
-  const plans = planTensors(config, (name) => store.has(name), options.quant, group)
+  const plans = planTensors(config, (name) => store.has(name), options.quant, group, options.embed)
   const writer = new BundleWriter(sink, options.maxFileBytes ?? MAX_FILE_BYTES)
   for (const [i, plan] of plans.entries()) {
     await writer.add(encode(plan, store.f32(plan.name, plan.shape)))

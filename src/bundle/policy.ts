@@ -9,7 +9,8 @@
 // - int8 / int4: a matrix is quantised with the requested group when it divides the row, else
 //   with 32 when that does, else it stays f32 (dt_proj: its rows have dt_rank ≤ 16 columns and
 //   hold 0.2 % of the weights).
-// - int4 keeps the embedding (tied lm_head) in int8: see EMBEDDING_INT4 below.
+// - int4 keeps the embedding (tied lm_head) in int8 by default; `embed: 'int4'` (`hymba convert
+//   --quant int4 --embed int4`) stores it int4 too: see EMBEDDING_INT4 below.
 // - in_proj, x_proj, out_proj and the MLP are all quantised: with them the int4 bundle of
 //   hymba-brown-17m stays within +0.2 % NLL of f32 (docs/bundles.md), so none needs an exception.
 import type { HymbaConfig } from '../config.ts'
@@ -26,14 +27,20 @@ export interface TensorPlan {
 
 /**
  * The embedding (rows = vocabulary) is also the lm_head, the largest matrix product of every token.
- * In int4 bundles it stays int8: on hymba-brown-17m (wasm backend, 40 chunks) that halves the NLL
- * increase of int4 (+0.12 % instead of +0.25 % at group 32) for 4 MB more, and the q8 lm_head is
- * faster than the q4 one on the wasm backend.
+ * In int4 bundles it stays int8 by default: on hymba-brown-17m that halves the NLL increase of int4
+ * (+0.12 % instead of +0.25 % at group 32 over the first 40 chunks, docs/bundles.md) for 4 MB more. `embed: 'int4'` trades
+ * that for size: the 140M model's embedding goes from 27.5 to 14.6 MiB, which is what lets its int4
+ * bundle run in a 128 MB isolate (docs/benchmarks.md).
  */
 const EMBEDDING_INT4: TensorFormat = 'q8'
 
+/** Storage of the embedding (tied lm_head) in int4 bundles; int8 bundles always use int8. */
+export const EMBED_QUANTS = ['int8', 'int4'] as const
+export type EmbedQuant = (typeof EMBED_QUANTS)[number]
+
 /** Every tensor the model reads, in load order, with its storage format. */
-export function planTensors(config: HymbaConfig, has: (name: string) => boolean, quant: Quant, group: number): TensorPlan[] {
+export function planTensors(config: HymbaConfig, has: (name: string) => boolean, quant: Quant, group: number, embed?: EmbedQuant): TensorPlan[] {
+  const embedding: TensorFormat = embed === undefined ? EMBEDDING_INT4 : embed === 'int4' ? 'q4' : 'q8'
   const matrices = matrixNames(config, has)
   const plans: TensorPlan[] = []
   for (const [name, shape] of expectedTensors(config, { has })) {
@@ -47,7 +54,7 @@ export function planTensors(config: HymbaConfig, has: (name: string) => boolean,
     }
     const cols = shape[1]
     const g = cols % group === 0 ? group : cols % 32 === 0 ? 32 : null
-    const format: TensorFormat = quant === 'int8' ? 'q8' : shape[0] === config.vocabSize ? EMBEDDING_INT4 : 'q4'
+    const format: TensorFormat = quant === 'int8' ? 'q8' : shape[0] === config.vocabSize ? embedding : 'q4'
     plans.push(g === null ? { name, shape, format: 'f32' } : { name, shape, format, group: g })
   }
   return plans

@@ -3,6 +3,7 @@
 // Must not import: worker/.
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { convertCheckpoint, GROUPS, type Group } from '../bundle/convert.ts'
+import { EMBED_QUANTS, type EmbedQuant } from '../bundle/policy.ts'
 import { QUANTS, type Quant } from '../bundle/format.ts'
 import { generate } from '../generate.ts'
 import { HymbaError } from '../errors.ts'
@@ -24,7 +25,7 @@ commands:
            perplexity over non-overlapping chunks of N uint16 token ids, each a fresh prefill
   generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--top-k K]
            [--seed S] [--backend B]   stream a continuation of TEXT to stdout
-  convert  --from HF_DIR --to OUT_DIR --quant f32|f16|int8|int4 [--group 32|64]
+  convert  --from HF_DIR --to OUT_DIR --quant f32|f16|int8|int4 [--group 32|64] [--embed int8|int4]
            write a bundle (data files ≤ 20 MiB, manifest.json with sha-256) into an empty OUT_DIR;
            --group: columns per scale, default 64 for int8, 32 for int4
 
@@ -149,17 +150,21 @@ async function generateCommand(args: string[]): Promise<void> {
 
 /** `hymba convert`: an HF checkpoint folder → a bundle folder, with progress on stderr. */
 async function convert(args: string[]): Promise<void> {
-  const flags = parseFlags(args, { from: { type: 'string', required: true }, to: { type: 'string', required: true }, quant: { type: 'string', required: true }, group: { type: 'number' } })
+  const flags = parseFlags(args, { from: { type: 'string', required: true }, to: { type: 'string', required: true }, quant: { type: 'string', required: true }, group: { type: 'number' }, embed: { type: 'string' } })
   const quant = flags.quant as Quant
   if (!QUANTS.includes(quant)) throw new UsageError(`--quant must be one of ${QUANTS.join(', ')}, got ${JSON.stringify(flags.quant)}`)
   const group = flags.group as Group | undefined
   if (group !== undefined && !GROUPS.includes(group)) throw new UsageError(`--group must be one of ${GROUPS.join(', ')}`)
+  const embed = flags.embed as EmbedQuant | undefined
+  if (embed !== undefined && !EMBED_QUANTS.includes(embed)) throw new UsageError(`--embed must be one of ${EMBED_QUANTS.join(', ')}`)
+  if (embed === 'int4' && quant !== 'int4') throw new UsageError('--embed int4 needs --quant int4')
   const existing = await readdir(flags.to!).catch(() => [])
   if (existing.length > 0) throw new UsageError(`${flags.to} is not empty`)
   const started = performance.now()
   const manifest = await convertCheckpoint(folderSource(flags.from!), await folderSink(flags.to!), {
     quant,
     group,
+    embed,
     onProgress: ({ done, total, tensor }) => {
       const line = `[${done}/${total}] ${tensor.name} ${tensor.format}${tensor.group ? `/${tensor.group}` : ''}`
       if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${line}`)
