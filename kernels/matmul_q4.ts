@@ -12,22 +12,30 @@
 //  - relaxed: lo = v & 0x0F gives columns 0..15, hi = (v >> 4) & 0x0F columns 16..31, each the
 //    7-bit operand of one relaxed dot with 16 int8 activations.
 //  - plain: read as eight 16-bit lanes, lane l = byte 2l | byte 2l+1 << 8 holds the columns
-//    (2l, 16+2l, 2l+1, 17+2l) in its four nibbles, so four shift/mask steps give four i16x8
-//    vectors without any widening; the activations come pre-permuted to match (x16 in quantize.ts).
+//    (2l, 16+2l, 2l+1, 17+2l) in its four nibbles, so three masks and one shift give four i16x8
+//    vectors without any widening; the activations come pre-permuted and pre-scaled to match (x16
+//    in quantize.ts, see dot32).
 import { hsum4i, isRelaxed, Plain, Relaxed, storeLanes } from './simd'
 
-/** dot of 32 nibbles (one row's 16 bytes) with 32 i16 activations X0..X3 (plain SIMD). */
+/**
+ * 256 · dot of 32 nibbles (one row's 16 bytes) with 32 i16 activations X0..X3 (plain SIMD). Lane l
+ * holds nibbles n0..n3 at bits 0, 4, 8, 12; the activations come pre-scaled by 256, 16, 1, 256
+ * (quantize.ts), so (v & 0xF)·256x0, (v & 0xF0)·16x1, (v & 0xF00)·x2 and (v >> 12)·256x3 are each
+ * 256·n·x: three masks and one shift instead of three shifts and three masks.
+ */
 // @ts-ignore: decorator
 @inline function dot32(acc: v128, v: v128, X0: v128, X1: v128, X2: v128, X3: v128): v128 {
-  const m = i16x8.splat(0x000f)
   const d01 = i32x4.add(
-    i32x4.dot_i16x8_s(v128.and(v, m), X0),
-    i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(v, 4), m), X1))
+    i32x4.dot_i16x8_s(v128.and(v, i16x8.splat(0x000f)), X0),
+    i32x4.dot_i16x8_s(v128.and(v, i16x8.splat(0x00f0)), X1))
   const d23 = i32x4.add(
-    i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(v, 8), m), X2),
+    i32x4.dot_i16x8_s(v128.and(v, i16x8.splat(0x0f00)), X2),
     i32x4.dot_i16x8_s(i16x8.shr_u(v, 12), X3))
   return i32x4.add(acc, i32x4.add(d01, d23))
 }
+
+/** Four rows' i32x4 partial dots of one run (plain SIMD), read back for the horizontal sums. */
+const ROWS = memory.data(64, 16)
 
 /** dot of 32 nibbles with 32 int8 activations (xlo: columns 0..15, xhi: 16..31), relaxed SIMD. */
 // @ts-ignore: decorator
@@ -55,25 +63,30 @@ import { hsum4i, isRelaxed, Plain, Relaxed, storeLanes } from './simd'
         a3 = dot32r(a3, v128.load(wp, 48), xlo, xhi)
         xp += 32
       } else {
+        // one row per loop iteration: unrolled over the four rows, V8 schedules all sixteen masked
+        // vectors first and spills them (measured: 62 stack moves per block)
         const X0 = v128.load(xp)
         const X1 = v128.load(xp, 16)
         const X2 = v128.load(xp, 32)
         const X3 = v128.load(xp, 48)
-        a0 = dot32(a0, v128.load(wp), X0, X1, X2, X3)
-        a1 = dot32(a1, v128.load(wp, 16), X0, X1, X2, X3)
-        a2 = dot32(a2, v128.load(wp, 32), X0, X1, X2, X3)
-        a3 = dot32(a3, v128.load(wp, 48), X0, X1, X2, X3)
+        for (let r: usize = 0; r < 64; r += 16) v128.store(ROWS + r, dot32(i32x4.splat(0), v128.load(wp + r), X0, X1, X2, X3))
+        a0 = v128.load(ROWS)
+        a1 = v128.load(ROWS, 16)
+        a2 = v128.load(ROWS, 32)
+        a3 = v128.load(ROWS, 48)
         xp += 64
       }
       wp += 64
-      const d = i32x4.sub(hsum4i(a0, a1, a2, a3), i32x4.splat(load<i32>(np) << 3))
+      // Σx·8 (relaxed) or Σx·8·256 (plain: its dots carry 256, removed once per block below)
+      const d = i32x4.sub(hsum4i(a0, a1, a2, a3), i32x4.splat(load<i32>(np) << (isRelaxed<V>() ? 3 : 11)))
       accG = f32x4.add(accG, f32x4.mul(f32x4.convert_i32x4_s(d), f32x4.splat(load<f32>(sp))))
       sp += 4
       np += 4
     }
     acc = f32x4.add(acc, f32x4.mul(accG, v128.load(sb + (<usize>g << 4))))
   }
-  return acc
+  // exact: |256·d| < 2^24 converts without rounding and a power of two commutes with it
+  return isRelaxed<V>() ? acc : f32x4.mul(acc, f32x4.splat(1.0 / 256.0))
 }
 
 // @ts-ignore: decorator

@@ -12,7 +12,9 @@
  * Quantises x[T, cols] to xq[T, colsPadded] (i8), scales[T, colsPadded / 32] (f32) and
  * sums[T, colsPadded / 32] (i32). When x16 ≠ 0 it also writes x16[T, colsPadded] (i16) with each
  * 32-column run permuted to [0,2,…,14, 16,18,…,30, 1,3,…,15, 17,19,…,31]: the order in which the
- * plain-SIMD int4 kernel unpacks nibbles from 16-bit lanes (kernels/matmul_q4.ts).
+ * plain-SIMD int4 kernel unpacks nibbles from 16-bit lanes (kernels/matmul_q4.ts), and the four
+ * quarters pre-multiplied by 256, 16, 1 and 256 (|q| ≤ 127, so 256·q still fits i16): the kernel
+ * then masks the nibbles in place instead of shifting each down, and every product carries 256.
  */
 export function quantize_rows_i8(
   x: usize, T: i32, cols: i32, group: i32,
@@ -47,10 +49,10 @@ export function quantize_rows_i8(
       if (x16 != 0) {
         const o = x16 + ((<usize>t * <usize>padded + <usize>p0) << 1)
         for (let j = 0; j < 8; j++) {
-          store<i16>(o + (<usize>j << 1), load<i8>(q + <usize>(2 * j)))
-          store<i16>(o + (<usize>(8 + j) << 1), load<i8>(q + <usize>(16 + 2 * j)))
+          store<i16>(o + (<usize>j << 1), <i16>(<i32>load<i8>(q + <usize>(2 * j)) << 8))
+          store<i16>(o + (<usize>(8 + j) << 1), <i16>(<i32>load<i8>(q + <usize>(16 + 2 * j)) << 4))
           store<i16>(o + (<usize>(16 + j) << 1), load<i8>(q + <usize>(2 * j + 1)))
-          store<i16>(o + (<usize>(24 + j) << 1), load<i8>(q + <usize>(17 + 2 * j)))
+          store<i16>(o + (<usize>(24 + j) << 1), <i16>(<i32>load<i8>(q + <usize>(17 + 2 * j)) << 8))
         }
       }
     }

@@ -154,6 +154,23 @@ for (const [label, create] of backends) {
       })
     })
 
+    it('q4 at the extremes: nibbles 0 and 15, activations ±127 (the plain kernel scales activations by 256 in i16)', () => {
+      const rand = seeded(256)
+      for (const [rows, cols, group] of [[5, 96, 32], [7, 128, 64]] as const) {
+        const data = Uint8Array.from({ length: (rows * cols) / 2 }, () => [0x00, 0xff, 0x0f, 0xf0][Math.floor(rand() * 4)])
+        const source: MatrixSource = { format: 'q4', rows, cols, group, data, scales: new Float32Array((rows * cols) / group).fill(1) }
+        for (const T of [1, 3]) {
+          const x = Float32Array.from({ length: T * cols }, () => (rand() < 0.5 ? -1 : 1)) // every activation quantises to ±127
+          const out = new Float32Array(T * rows)
+          k.matmul(out, x, k.prepareMatrix(source), T)
+          const { xhat } = quantizedActivations(x, T, cols, 32)
+          const expected = new Float32Array(T * rows)
+          ref.matmul(expected, xhat, ref.prepareMatrix(source), T)
+          expectClose(out, expected, cols * EPS * 8 * maxAbs(xhat), `q4 extremes ${rows}×${cols}/g${group} T=${T}`)
+        }
+      }
+    })
+
     it('gatherRows dequantises exactly', () => {
       const rand = seeded(5)
       const f32: F32Source = { format: 'f32', rows: 17, cols: 64, data: randomArray(rand, 17 * 64) }
