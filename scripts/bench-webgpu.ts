@@ -1,9 +1,12 @@
 // WebGPU benchmark (run with Deno: `npm run bench:webgpu -- [options]`): time to first token,
 // prefill and decode tokens/s of WebGpuModel for the demo model (models/hymba-brown-17m) and a
-// random-weight model of ../shared/models/bench-140m/config.json (fixed seed), with f32, int8 and
-// int4 weights. Writes bench/results-webgpu.json.
-// Options: --models demo,bench  --formats f32,q8,q4  --prompt 128  --long 512  --decode 64
-//          --bench-config PATH  --demo DIR  --out FILE
+// random-weight model of ../shared/models/bench-140m/config.json (fixed seed), with f32, f16 (the
+// f16 path: f32 weights stored as f16; only on adapters with shader-f16), int8 and int4 weights.
+// Decode three ways: decode() reading all V logits back per token, decodeTopK (k = 40, a sampler's
+// candidates) and decodeGreedy (argmax chained on the GPU, one readback per --chunk tokens).
+// Writes bench/results-webgpu.json.
+// Options: --models demo,bench  --formats f32,f16,q8,q4  --prompt 128  --long 512  --decode 64
+//          --chunk 16  --bench-config PATH  --demo DIR  --out FILE
 import { readFile, writeFile, mkdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { MatrixSource } from '../src/backend.ts'
@@ -22,17 +25,19 @@ const args = new Map<string, string>()
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i].replace(/^--/, ''), process.argv[i + 1])
 const option = (name: string, fallback: string) => args.get(name) ?? fallback
 const models = option('models', 'demo,bench').split(',')
-const formats = option('formats', 'f32,q8,q4').split(',') as Format[]
+const formats = option('formats', 'f32,f16,q8,q4').split(',') as Format[]
 const promptTokens = Number(option('prompt', '128'))
 const longPrompt = Number(option('long', '512'))
 const decodeTokens = Number(option('decode', '64'))
+const chunk = Number(option('chunk', '16'))
+const TOP_K = 40
 const out = option('out', join(ROOT, 'bench', 'results-webgpu.json'))
 
-type Format = 'f32' | 'q8' | 'q4'
+type Format = 'f32' | 'f16' | 'q8' | 'q4'
 
 /** Quantise every matrix whose width is a multiple of 32 to int8 / int4 (groups of 32 columns); narrower ones (dt_proj, R columns) stay f32. */
 function quantized(reader: WeightReader, format: Format): WeightReader {
-  if (format === 'f32') return reader
+  if (format === 'f32' || format === 'f16') return reader
   return {
     has: (name) => reader.has(name),
     f32: (name, shape) => reader.f32(name, shape),
@@ -81,6 +86,8 @@ async function measure(model: WebGpuModel, ids: (n: number) => number[]) {
   const warm = model.newState()
   await model.prefill(warm, ids(longPrompt))
   for (let i = 0; i < 4; i++) await model.decode(warm, 5 + i)
+  await model.decodeTopK(warm, 9, TOP_K)
+  await model.decodeGreedy(warm, 10, chunk)
   warm.dispose()
 
   const timed = async (n: number) => {
@@ -97,17 +104,46 @@ async function measure(model: WebGpuModel, ids: (n: number) => number[]) {
   const ttft = await timed(promptTokens)
   const long = await timed(longPrompt)
 
-  const state = model.newState()
-  let token = argmax(await model.prefill(state, ids(promptTokens)))
-  const start = performance.now()
-  for (let i = 0; i < decodeTokens; i++) token = argmax(await model.decode(state, token))
+  // decode(): every logit back, argmax on the CPU (the sampler's view before issue 6's picks)
+  const prompt = ids(promptTokens) // one prompt for the three decode loops, so their tokens can be compared
+  let state = model.newState()
+  const first = argmax(await model.prefill(state, prompt))
+  const tokens: number[] = []
+  let start = performance.now()
+  for (let token = first; tokens.length < decodeTokens; ) tokens.push((token = argmax(await model.decode(state, token))))
   const decodeMs = performance.now() - start
   state.dispose()
+
+  // decodeTopK: the k most likely tokens and log Σ exp back (8k + 4 bytes)
+  state = model.newState()
+  await model.prefill(state, prompt)
+  start = performance.now()
+  for (let token = first, i = 0; i < decodeTokens; i++) token = (await model.decodeTopK(state, token, TOP_K)).ids[0]
+  const topKMs = performance.now() - start
+  state.dispose()
+
+  // decodeGreedy: chunks of `chunk` steps chained on the GPU, one 4-byte-per-token readback per chunk
+  state = model.newState()
+  await model.prefill(state, prompt)
+  const greedy: number[] = []
+  start = performance.now()
+  for (let token = first; greedy.length < decodeTokens; ) {
+    const picked = await model.decodeGreedy(state, token, Math.min(chunk, decodeTokens - greedy.length))
+    greedy.push(...picked)
+    token = picked[picked.length - 1]
+  }
+  const greedyMs = performance.now() - start
+  state.dispose()
+  const same = greedy.every((t, i) => t === tokens[i])
+  if (!same) console.log(`note: decodeGreedy tokens differ from decode() + argmax (first at ${greedy.findIndex((t, i) => t !== tokens[i])}): near-ties?`)
+  const rate = (ms: number) => ({ tokens: decodeTokens, ms: round(ms), tokensPerSecond: round((1000 * decodeTokens) / ms), msPerToken: round(ms / decodeTokens) })
   return {
     ttftMs: round(ttft),
     prefill: { tokens: promptTokens, ms: round(ttft), tokensPerSecond: round((1000 * promptTokens) / ttft) },
     prefillLong: { tokens: longPrompt, ms: round(long), tokensPerSecond: round((1000 * longPrompt) / long) },
-    decode: { tokens: decodeTokens, ms: round(decodeMs), tokensPerSecond: round((1000 * decodeTokens) / decodeMs), msPerToken: round(decodeMs / decodeTokens) },
+    decode: rate(decodeMs),
+    decodeTopK: { k: TOP_K, ...rate(topKMs) },
+    decodeGreedy: { chunk, sameTokensAsDecode: same, ...rate(greedyMs) },
   }
 }
 const round = (x: number) => Math.round(x * 100) / 100
@@ -121,8 +157,12 @@ for (const name of models) {
   const config = name === 'demo' ? await readConfig(folderSource(demoDir)) : parseConfig(JSON.parse(await readFile(benchConfig, 'utf8')))
   const base = name === 'demo' ? checkpointReader(await TensorStore.open(folderSource(demoDir))) : randomReader(config, 1234)
   for (const format of formats) {
+    if (format === 'f16' && !gpu.f16) {
+      console.log(`${name} f16: skipped, the adapter has no shader-f16`)
+      continue
+    }
     const loadStart = performance.now()
-    const model = await WebGpuModel.create(config, quantized(base, format), { shaders: wgslFiles, gpu })
+    const model = await WebGpuModel.create(config, quantized(base, format), { shaders: wgslFiles, gpu, f16Weights: format === 'f16' })
     const loadMs = performance.now() - loadStart
     let seed = 7
     const ids = (n: number) => Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) >>> 0) % (config.vocabSize - 3)) + 3)

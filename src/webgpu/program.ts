@@ -1,6 +1,7 @@
 // The forward pass as a list of GPU dispatches (spec §2.2–2.6), built once per (state, scratch
-// generation): every bind group is created here, never per token. A step then only writes three
-// small uniforms, the token ids and the RoPE table, and records the dispatches.
+// generation): every bind group is created here, never per token. A step then only writes its
+// uniform block, the RoPE table and (unless the GPU chained them) the token ids, and records the
+// dispatches; top_k picks the next tokens on the GPU when only those come back.
 // Must not import: worker/, Node built-ins, src/model.ts.
 import type { HymbaConfig } from '../config.ts'
 import { inProjSplit } from '../config.ts'
@@ -26,6 +27,8 @@ export class Scratch {
   stepValues = new Map<number, GPUBuffer>() // [T, nkv·vd]
   logits: GPUBuffer | null = null // [R, V]
   logitRows = 0
+  picks: GPUBuffer | null = null // top_k records (kernels/wgsl/top_k.wgsl)
+  pickWords = 0
 
   constructor(
     private readonly device: GPUDevice,
@@ -75,6 +78,15 @@ export class Scratch {
     }
   }
 
+  /** Room for `words` u32 of top_k records. */
+  ensurePicks(words: number): void {
+    if (words <= this.pickWords) return
+    this.picks?.destroy()
+    this.pickWords = Math.max(words, 2 * this.pickWords, 64)
+    this.picks = storage(this.device, 'picks', 4 * this.pickWords)
+    this.generation++
+  }
+
   private destroyActivations(): void {
     if (this.buffers) for (const b of Object.values(this.buffers)) b.destroy()
     for (const b of [...this.stepKeys.values(), ...this.stepValues.values()]) b.destroy()
@@ -85,14 +97,17 @@ export class Scratch {
   destroy(): void {
     this.destroyActivations()
     this.logits?.destroy()
+    this.picks?.destroy()
   }
 }
 
-/** The three per-step uniforms (kernels/wgsl/common.wgsl Step): layer rows, final-norm rows, lm_head rows. */
+/** The per-step uniforms, slots of one buffer written once per step: kernels/wgsl/common.wgsl Step
+ * for the layers, the final norm and the lm_head rows, and top_k's PickParams. */
 export interface Steps {
-  readonly layer: GPUBuffer
-  readonly head: GPUBuffer
-  readonly logits: GPUBuffer
+  readonly layer: GPUBufferBinding
+  readonly head: GPUBufferBinding
+  readonly logits: GPUBufferBinding
+  readonly pick: GPUBufferBinding
 }
 
 /** Parameter slots of every dispatch, computed once per model. */
@@ -186,6 +201,7 @@ export interface Program {
   readonly layers: readonly Op[] // every decoder layer
   readonly store: readonly Op[] // the step's K/V into the producers' caches
   readonly head: readonly Op[] // final norm and lm_head
+  readonly pick: Op // top_k over a logits row → picks (and ids, when chained)
 }
 
 const rowsGrid = (n: number): [number, number, number] => (n > 65535 ? [65535, Math.ceil(n / 65535), 1] : [n, 1, 1])
@@ -218,12 +234,12 @@ export function buildProgram(
       pass.dispatchWorkgroups(x, y, z)
     }
   }
-  const matrix = (m: GpuMatrix, slot: number, step: GPUBuffer, x: GPUBuffer, out: GPUBuffer, rows: 'T' | 'R' = 'T'): Op => {
-    const names = matrixKernelNames(m.format)
+  const matrix = (m: GpuMatrix, slot: number, step: Resource, x: GPUBuffer, out: GPUBuffer, rows: 'T' | 'R' = 'T'): Op => {
+    const names = matrixKernelNames(m.layout)
     const count = (T: number, R: number) => (rows === 'T' ? T : R)
     return bound((T, R) => (count(T, R) === 1 ? names.matvec : names.matmul), [param(slot), step, x, out, ...weightResources(m)], (T, R) => matrixGrid(m.rows, count(T, R)))
   }
-  const norm = (slot: number, step: GPUBuffer, x: GPUBuffer, out: GPUBuffer, rows: 'T' | 'R' = 'T') =>
+  const norm = (slot: number, step: Resource, x: GPUBuffer, out: GPUBuffer, rows: 'T' | 'R' = 'T') =>
     bound('rmsnorm_f32', [param(slot), step, x, out, weights.vectors], (T, R) => rowsGrid(rows === 'T' ? T : R))
   const perColumn = (width: number) => (T: number): [number, number, number] => [Math.ceil(width / 64), T, 1]
   const perChannel = (): [number, number, number] => [Math.ceil(E / 64), 1, 1]
@@ -265,11 +281,12 @@ export function buildProgram(
       store.push(bound('kv_store_f32', [param(s.store), steps.layer, stepKeys, stepValues, cache.keys, cache.values, cache.positions], perColumn(width)))
     }
   })
-  const embedNames = matrixKernelNames(weights.embed.format)
+  const embedNames = matrixKernelNames(weights.embed.layout)
   return {
     embed: bound(embedNames.gather, [param(slots.embed), steps.layer, b.ids, b.x, ...weightResources(weights.embed)], perColumn(weights.embed.quads)),
     layers,
     store,
     head: [norm(slots.finalNorm, steps.head, b.x, b.h, 'R'), matrix(weights.lmHead, slots.lmHead, steps.logits, b.h, scratch.logits!, 'R')],
+    pick: bound('top_k_f32', [steps.pick, steps.logits, scratch.logits!, scratch.picks!, b.ids], () => [1, 1, 1]),
   }
 }

@@ -1,6 +1,8 @@
 // Per-sequence state resident on the GPU (the layout of src/state.ts): per layer the conv state
 // [K, E] and SSM state [E, N]; per KV producer the keys, values and packed positions, M meta rows
-// then a ring of W slots (sliding) or one row per position, grown on demand (global).
+// then a ring of W slots (sliding) or one row per position, grown on demand (global). A snapshot
+// (GPU-side copies into buffers kept per state) lets chained greedy decoding undo the steps it ran
+// past a stop token.
 // Must not import: worker/, Node built-ins, src/model.ts.
 import type { HymbaConfig, LayerPlan } from '../config.ts'
 import { BadState } from '../errors.ts'
@@ -20,8 +22,16 @@ export interface GpuLayerState {
   readonly kv: GpuKvCache | null // producers only
 }
 
+/** What a decode step overwrites: conv and SSM states and the sliding rings. A global cache only
+ * gains rows at positions past the state's length, which attention never reads after a rollback. */
+interface Snapshot {
+  readonly sources: GPUBuffer[]
+  readonly copies: GPUBuffer[]
+}
+
 export class WebGpuState {
   private disposed = false
+  private snapshotBuffers: Snapshot | null = null
   /** Bumped whenever a buffer is replaced: bind groups built before are stale. */
   revision = 0
 
@@ -71,6 +81,30 @@ export class WebGpuState {
     return new WebGpuState(this.device, this.config, layers, this.textTokens)
   }
 
+  /** Queue a copy of the state into its snapshot buffers (textTokens is the caller's to keep). */
+  snapshot(): void {
+    this.assertLive()
+    if (!this.snapshotBuffers) {
+      const sources = this.layers.flatMap((l) => [l.conv, l.ssm, ...(l.kv?.window === 'sliding' ? [l.kv.keys, l.kv.values, l.kv.positions] : [])])
+      this.snapshotBuffers = { sources, copies: sources.map((b) => storage(this.device, `snapshot of ${b.label}`, b.size)) }
+    }
+    this.copyAll(this.snapshotBuffers.sources, this.snapshotBuffers.copies)
+  }
+
+  /** Queue copying the last snapshot back and return to `textTokens` text tokens. */
+  restore(textTokens: number): void {
+    this.assertLive()
+    if (!this.snapshotBuffers) throw new BadState('restore() without a snapshot()')
+    this.copyAll(this.snapshotBuffers.copies, this.snapshotBuffers.sources)
+    this.textTokens = textTokens
+  }
+
+  private copyAll(from: readonly GPUBuffer[], to: readonly GPUBuffer[]): void {
+    const encoder = this.device.createCommandEncoder()
+    from.forEach((b, i) => encoder.copyBufferToBuffer(b, 0, to[i], 0, b.size))
+    this.device.queue.submit([encoder.finish()])
+  }
+
   /** Grow global caches so that `rows` rows fit (copying what they hold); true if any grew. */
   reserve(rows: number): boolean {
     let grew = false
@@ -108,6 +142,7 @@ export class WebGpuState {
   dispose(): void {
     if (this.disposed) return
     this.disposed = true
+    for (const b of this.snapshotBuffers?.copies ?? []) b.destroy()
     for (const l of this.layers) {
       l.conv.destroy()
       l.ssm.destroy()

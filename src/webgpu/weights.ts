@@ -47,12 +47,12 @@ export interface GpuWeights {
   readonly vectors: GPUBuffer
 }
 
-/** Load, check and upload every tensor; the host copies can be dropped afterwards. */
-export function uploadWeights(device: GPUDevice, config: HymbaConfig, reader: WeightReader): GpuWeights {
+/** Load, check and upload every tensor; the host copies can be dropped afterwards. With `f16`, f32 matrices are stored as f16 (the f16 path). */
+export function uploadWeights(device: GPUDevice, config: HymbaConfig, reader: WeightReader, options: { f16?: boolean } = {}): GpuWeights {
   rejectUnsupported(config)
   let count = 0
   // loadWeights prepares matrices through Kernels.prepareMatrix: here that uploads them.
-  const kernels: Kernels = { ...createReferenceKernels(), name: 'webgpu-upload', prepareMatrix: (source) => uploadMatrix(device, `matrix ${count++}`, source) }
+  const kernels: Kernels = { ...createReferenceKernels(), name: 'webgpu-upload', prepareMatrix: (source) => uploadMatrix(device, `matrix ${count++}`, source, options) }
   const host = loadWeights(config, reader, kernels)
   const parts: Float32Array[] = []
   let length = 0
@@ -116,9 +116,13 @@ function rejectUnsupported(config: HymbaConfig): void {
   if (config.headDim > 256 || config.valueHeadDim > 256) unsupported('num_attention_heads', 'head dims above 256')
 }
 
-export function destroyWeights(w: GpuWeights): void {
-  const seen = new Set<GpuMatrix>()
+/** Every matrix, once (embed and lm_head are one when tied). */
+export function allMatrices(w: GpuWeights): GpuMatrix[] {
   const all = [w.embed, w.lmHead, ...w.layers.flatMap((l) => [l.inProj, l.xProj, l.dtProj, l.outProj, l.gateProj, l.upProj, l.downProj])]
-  for (const m of all) if (m && !seen.has(m)) (seen.add(m), destroyMatrix(m))
+  return [...new Set(all.filter((m): m is GpuMatrix => m !== null))]
+}
+
+export function destroyWeights(w: GpuWeights): void {
+  for (const m of allMatrices(w)) destroyMatrix(m)
   w.vectors.destroy()
 }

@@ -1,14 +1,14 @@
 // The page of the real-browser WebGPU tier (test/webgpu-browser.test.ts), bundled by
 // scripts/build-browser.ts: every WGSL kernel against the reference kernels (kernel-checks.ts) and
 // fixtures A/B through WebGpuModel (fixture-checks.ts) within 1e-3, on the browser's own WebGPU
-// (Dawn + Tint). Fixture files come from the test's static server under /reference/<name>/.
+// (Dawn + Tint); the f16 checks only where the adapter has `shader-f16`. Fixture files come from the test's static server under /reference/<name>/.
 import { embeddedShaders } from '../../src/browser/embedded-shaders.ts'
 import { fetchSource } from '../../src/browser/fetch-source.ts'
 import { requestGpu, type Gpu } from '../../src/webgpu/gpu.ts'
 import { KernelSet } from '../../src/webgpu/kernels.ts'
 import { parseFixture } from '../support/fixture-format.ts'
 import { fixtureChecks } from '../webgpu/fixture-checks.ts'
-import { kernelChecks, type Check } from '../webgpu/kernel-checks.ts'
+import { kernelChecks, runnable, type Check } from '../webgpu/kernel-checks.ts'
 
 // The issue's bound for the browser tier (Deno holds the same checks to 1e-4).
 const LOGIT_TOL = 1e-3
@@ -41,7 +41,11 @@ export interface CheckResult {
 }
 
 const api = {
-  names: (): string[] => checks.map((c) => c.name),
+  /** The checks this adapter can run (the f16 ones need `shader-f16`, which SwiftShader lacks). */
+  async names(): Promise<string[]> {
+    const { gpu } = await ready()
+    return runnable(checks, gpu).map((c) => c.name)
+  },
   /** Adapter and compilation of every kernel (Tint accepts each shader). */
   async adapter(): Promise<{ name: string; f16: boolean; features: string[] }> {
     const { gpu } = await ready()

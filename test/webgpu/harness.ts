@@ -6,6 +6,9 @@ import type { KernelName, KernelSet } from '../../src/webgpu/kernels.ts'
 /** f32 machine epsilon (2^-23). */
 export const EPS = 2 ** -23
 
+/** f16 unit roundoff (2^-11): the relative error of rounding a normal f32 to f16. */
+export const EPS16 = 2 ** -11
+
 /** WGSL's exp() bound: 3 + 2·|x| ULP (WGSL spec, floating-point accuracy). */
 export const expUlps = (maxArg: number) => 3 + 2 * maxArg
 

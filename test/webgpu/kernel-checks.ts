@@ -1,18 +1,25 @@
 // Every WGSL kernel against the TypeScript reference kernels (src/reference/kernels.ts) on odd
-// sizes (tile ± 1, non-multiples of 4 and 64), with tolerances from size · ε. Runs under Deno.
+// sizes (tile ± 1, non-multiples of 4 and 64), with tolerances from size · ε (f16 weights: the f16
+// unit roundoff 2^-11 per weight). Runs under Deno and in the browser page; checks that need
+// `shader-f16` say so and run only where the adapter has it.
 import type { MatrixSource } from '../../src/backend.ts'
 import { dequantize, quantizeQ4, quantizeQ8 } from '../../src/quant.ts'
 import { createReferenceKernels } from '../../src/reference/kernels.ts'
 import { KvCache } from '../../src/state.ts'
 import type { Gpu } from '../../src/webgpu/gpu.ts'
 import { matrixKernelNames, type KernelSet } from '../../src/webgpu/kernels.ts'
-import { gatherParams, matmulParams, matrixGrid, uploadMatrix, weightResources } from '../../src/webgpu/matrix.ts'
-import { dispatch, EPS, expectClose, expUlps, maxAbs, seeded } from './harness.ts'
+import { f16Bits, f16Value, gatherParams, matmulParams, matrixGrid, uploadMatrix, weightResources } from '../../src/webgpu/matrix.ts'
+import { dispatch, EPS, EPS16, expectClose, expUlps, maxAbs, seeded } from './harness.ts'
 
 export interface Check {
   readonly name: string
+  /** Runs only on adapters with `shader-f16`. */
+  readonly f16?: boolean
   readonly run: (gpu: Gpu, kernels: KernelSet) => Promise<void>
 }
+
+/** The checks an adapter can run. */
+export const runnable = (checks: readonly Check[], gpu: Gpu) => checks.filter((c) => gpu.f16 || !c.f16)
 
 const ref = createReferenceKernels()
 const NO_LIMIT = 0xffffffff
@@ -23,7 +30,8 @@ function source(format: 'f32' | 'q8' | 'q4', rows: number, cols: number, seed: n
 }
 
 const checks: Check[] = []
-const check = (name: string, run: Check['run']) => checks.push({ name, run })
+const check = (name: string, run: Check['run'], f16 = false) => checks.push({ name, run, f16 })
+const roundedToF16 = (w: MatrixSource & { format: 'f32' }): MatrixSource => ({ ...w, data: w.data.map((v) => f16Value(f16Bits(v))) })
 
 // [rows, cols, T]: T = 1 runs matvec, T > 1 the tiled matmul (tile 64 × 64 × 16)
 const f32Shapes = [[5, 37, 1], [67, 131, 1], [63, 17, 3], [65, 130, 65], [129, 64, 70]]
@@ -66,6 +74,45 @@ for (const format of ['f32', 'q8', 'q4'] as const) {
   })
 }
 
+
+// The f16 path: f32 weights rounded to f16 at upload, f32 products and sums. Against the reference
+// on the f32 weights, the rounding adds ≤ 2^-11·|w| per weight (≤ 2^-25 absolute in f16's subnormal
+// range); against the reference on the rounded weights, the f32 bound alone must hold.
+for (const [rows, cols, T] of f32Shapes) {
+  const kernel = T === 1 ? matrixKernelNames('f16').matvec : matrixKernelNames('f16').matmul
+  check(`${kernel} ${rows}×${cols} T=${T}`, async (gpu, kernels) => {
+    const w = { format: 'f32' as const, rows, cols, data: seeded(rows * cols + T)(rows * cols) }
+    const x = seeded(7 * rows + cols)(T * cols)
+    const m = uploadMatrix(gpu.device, 'w', w, { f16: true })
+    if (m.layout !== 'f16') throw new Error(`uploaded as ${m.layout}, not f16`)
+    const run = await dispatch(gpu, kernels, kernel, matmulParams(m, { xStride: cols }), [T, 0, 0, 0], [x, { zeros: 4 * T * rows }, ...weightResources(m)], matrixGrid(rows, T))
+    const got = await run.read(3)
+    const [wMax, xMax] = [maxAbs(w.data), maxAbs(x)]
+    const exact = new Float32Array(T * rows)
+    ref.matmul(exact, x, ref.prepareMatrix(w), T)
+    expectClose(got, exact, cols * (EPS16 * wMax + 2 ** -25) * xMax + cols * EPS * wMax * xMax + 2 * EPS * maxAbs(exact), `${kernel} vs f32 weights`)
+    const rounded = new Float32Array(T * rows)
+    ref.matmul(rounded, x, ref.prepareMatrix(roundedToF16(w)), T)
+    expectClose(got, rounded, cols * EPS * wMax * xMax, `${kernel} vs f16-rounded weights`)
+    m.data.destroy()
+  }, true)
+}
+check(`${matrixKernelNames('f16').gather} 7 rows of 33×37`, async (gpu, kernels) => {
+  const w = { format: 'f32' as const, rows: 33, cols: 37, data: seeded(99)(33 * 37) }
+  const ids = [0, 32, 5, 5, 17, 1, 31]
+  const expected = new Float32Array(ids.length * w.cols)
+  ref.gatherRows(expected, ref.prepareMatrix(roundedToF16(w)), ids)
+  const m = uploadMatrix(gpu.device, 'embed', w, { f16: true })
+  const run = await dispatch(gpu, kernels, matrixKernelNames('f16').gather, gatherParams(m), [ids.length, 0, 0, 0], [new Uint32Array(ids), { zeros: 4 * expected.length }, ...weightResources(m)], [Math.ceil(m.quads / 64), ids.length, 1])
+  expectClose(await run.read(3), expected, 0, 'gather (exact: f16 → f32 widening)')
+  m.data.destroy()
+}, true)
+
+check('f16Bits: round to nearest even, subnormals, overflow', async () => {
+  const cases: [number, number][] = [[1, 0x3c00], [-2, 0xc000], [65504, 0x7bff], [65519.99, 0x7bff], [65520, 0x7c00], [2 ** -14, 0x0400], [2 ** -24, 0x0001], [2 ** -25, 0x0000], [3 * 2 ** -25, 0x0002], [1 + 2 ** -11, 0x3c00], [1 + 3 * 2 ** -11, 0x3c02], [0.1, 0x2e66]]
+  for (const [x, bits] of cases) if (f16Bits(x) !== bits) throw new Error(`f16Bits(${x}) = 0x${f16Bits(x).toString(16)}, expected 0x${bits.toString(16)}`)
+  for (let bits = 0; bits < 0x7c00; bits += 7) if (f16Bits(f16Value(bits)) !== bits) throw new Error(`0x${bits.toString(16)} does not round-trip`)
+})
 
 for (const [T, dim] of [[3, 1], [2, 7], [5, 65], [1, 257]]) {
   check(`rmsnorm_f32 T=${T} dim=${dim}`, async (gpu, kernels) => {
@@ -256,6 +303,34 @@ for (const relu2 of [false, true]) {
     else ref.siluMul(expected, gate, up, T * F)
     const run = await dispatch(gpu, kernels, 'gate_f32', { u32: [F, relu2 ? 1 : 0] }, [T, 0, 0, 0], [gate, up], [Math.ceil(F / 64), T, 1])
     expectClose(await run.read(3), expected, (4 + expUlps(6)) * EPS * maxAbs(expected), relu2 ? 'relu2' : 'silu gate')
+  })
+}
+
+// top_k_f32 against a full sort by (logit desc, id asc), ties planted; log Σ exp against float64.
+for (const [V, k, rows] of [[1003, 1, 1], [32001, 7, 3], [300, 40, 2]] as const) {
+  check(`top_k_f32 V=${V} k=${k}, last of ${rows} rows`, async (gpu, kernels) => {
+    const logits = seeded(V + k)(rows * V, 8)
+    const row = rows - 1
+    const base = row * V
+    for (const i of [5, 77, 150, 299]) logits[base + i] = 9 // a tie for the top: ids 5, 77, 150, 299 in that order
+    logits[base + 200] = logits[base + 201] = 8.5
+    const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => logits[base + b] - logits[base + a] || a - b)
+    let top = -Infinity
+    for (let i = 0; i < V; i++) top = Math.max(top, logits[base + i])
+    let sum = 0
+    for (let i = 0; i < V; i++) sum += Math.exp(logits[base + i] - top)
+    const run = await dispatch(gpu, kernels, 'top_k_f32', { u32: [V, k, 1, 1] }, [rows, 0, 0, 0], [logits, { zeros: 4 * 2 * (2 * k + 1) }, { zeros: 16 }], [1, 1, 1])
+    const words = await run.readInt(3)
+    const record = words.subarray(2 * k + 1, 2 * (2 * k + 1)) // slot 1
+    const ids = Array.from(record.subarray(0, k))
+    if (ids.join(',') !== order.slice(0, k).join(',')) throw new Error(`ids ${ids.join(',')}, expected ${order.slice(0, k).join(',')}`)
+    const values = new Float32Array(record.buffer, record.byteOffset, 2 * k + 1)
+    expectClose(values.subarray(k, 2 * k), order.slice(0, k).map((i) => logits[base + i]), 0, 'top values')
+    // Σ exp over V terms (V·ε relative, exp within expUlps of the range), the log and the final add
+    const range = top - Math.min(...logits.subarray(base, base + V))
+    expectClose([values[2 * k]], [top + Math.log(sum)], (V + expUlps(range) + 4) * EPS + 2 ** -21 + EPS * Math.abs(top + Math.log(sum)), 'log Σ exp')
+    const fed = (await run.readInt(4))[0]
+    if (fed !== order[0]) throw new Error(`ids[0] = ${fed}, expected ${order[0]}`)
   })
 }
 

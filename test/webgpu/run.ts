@@ -1,10 +1,11 @@
 // Entry of the WebGPU test tier (Deno: `deno run -A test/webgpu/run.ts`): every WGSL kernel against
-// the reference kernels, then fixtures A/B through WebGpuModel. Prints one line per check (a failure's
+// the reference kernels, then fixtures A/B through WebGpuModel (the f16 checks only where the
+// adapter has `shader-f16`; lavapipe has it). Prints one line per check (a failure's
 // message after a tab) and a closing "N passed, N failed"; exits 3 with a NO_ADAPTER line when this host has no WebGPU adapter.
 import { NoWebGpu, requestGpu, type Gpu } from '../../src/webgpu/gpu.ts'
 import { KernelSet } from '../../src/webgpu/kernels.ts'
 import { wgslFiles } from '../../src/node/wgsl-source.ts'
-import { kernelChecks } from './kernel-checks.ts'
+import { kernelChecks, runnable } from './kernel-checks.ts'
 import { modelChecks } from './model-checks.ts'
 
 let gpu: Gpu
@@ -20,7 +21,7 @@ const filter = process.argv[2] ?? ''
 const kernels = await KernelSet.compile(gpu.device, wgslFiles)
 let passed = 0
 let failed = 0
-for (const c of [...kernelChecks, ...modelChecks]) {
+for (const c of runnable([...kernelChecks, ...modelChecks], gpu)) {
   if (!c.name.includes(filter)) continue
   const start = performance.now()
   try {
