@@ -8,7 +8,7 @@
 // Options: --sessions 50 --turns 5 --max-tokens 8 --deadline-s 540 --out bench/load.json.
 // With API keys in .dev.vars, pass one in HYMBA_KEY.
 import { execFileSync, spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -135,10 +135,9 @@ const WRANGLER = join(ROOT, 'node_modules/.bin/wrangler')
 const OFFLINE = { ...process.env, WRANGLER_SEND_METRICS: 'false', WRANGLER_SEND_ERROR_REPORTS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', WRANGLER_LOG: 'error' }
 const work = mkdtempSync(join(tmpdir(), 'hymba-load-'))
 execFileSync(WRANGLER, ['deploy', '--dry-run', '--outdir', join(work, 'dist')], { cwd: ROOT, env: OFFLINE, stdio: 'ignore' })
-// The project's config, pointed at the bundle (no re-bundling) and at the model folder in the project.
-const config = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8')
-  .replace(/^main = .*$/m, 'main = "dist/index.js"\nno_bundle = true\nrules = [{ type = "CompiledWasm", globs = ["**/*.wasm"] }, { type = "Text", globs = ["**/*.html"] }]')
-  .replace(/^directory = "models"$/m, `directory = ${JSON.stringify(join(ROOT, 'models'))}`)
+cpSync(join(ROOT, 'models', MODEL), join(work, 'models', MODEL), { recursive: true }) // the assets folder is watched too
+// The project's config, pointed at the bundle (no re-bundling) and at the copy of the model.
+const config = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8').replace(/^main = .*$/m, 'main = "dist/index.js"\nno_bundle = true\nrules = [{ type = "CompiledWasm", globs = ["**/*.wasm"] }, { type = "Text", globs = ["**/*.html"] }]')
 writeFileSync(join(work, 'wrangler.toml'), config)
 const port = await freePort()
 const base = `http://127.0.0.1:${port}`
@@ -149,7 +148,7 @@ const child = spawn(WRANGLER, ['dev', '--ip', '127.0.0.1', '--port', String(port
   env: OFFLINE,
 })
 let stderr = ''
-child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-4000)))
+child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-1_000_000)))
 const killGroup = () => {
   try {
     process.kill(-child.pid!, 'SIGKILL')
@@ -196,6 +195,8 @@ try {
     turnsPlanned: SESSIONS * TURNS,
     errors: errors.length,
     errorSamples: errors.slice(0, 10),
+    // The worker's own account of its failures (wrangler dev prints console.error to stderr).
+    ...(errors.length ? { serverErrors: [...new Set(stderr.split('\n').filter((line) => /failed: (?!ApiError)/.test(line)))].slice(0, 10) } : {}),
     ttftMs: { p50: round(percentile(ttft, 50)), p99: round(percentile(ttft, 99)) },
     latencyMs: { p50: round(percentile(total, 50)), p99: round(percentile(total, 99)) },
     completionTokens: tokens,

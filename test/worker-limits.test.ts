@@ -11,7 +11,7 @@ const MODEL = 'hymba-brown-17m'
 let worker: RunningWorker
 
 before(async () => {
-  worker = await startWorker({ vars: { API_KEYS: 'key-a,key-b', MAX_CONCURRENT_PER_KEY: '4', MAX_QUEUED_PER_SESSION: '2', STREAM_STALL_MS: '1500' } })
+  worker = await startWorker({ vars: { API_KEYS: 'key-a,key-b', MAX_CONCURRENT_PER_KEY: '4', MAX_QUEUED_PER_SESSION: '2', STREAM_STALL_MS: '1500', MAX_TURNS_PER_ISOLATE: '4' } })
 })
 after(async () => {
   await worker.stop()
@@ -52,7 +52,8 @@ describe('per-session queue', () => {
 
 describe('per-key concurrency', () => {
   it('beyond MAX_CONCURRENT_PER_KEY (4) answers 429 for that key only, and frees slots as responses end', async () => {
-    // Four streams of key a hold its four slots while they are being read.
+    // Four streams of key a hold its four slots while they are being read (all four run: the isolate
+    // admits 4 turns here, so none waits for another to finish).
     const streams = await Promise.all([0, 1, 2, 3].map((i) => post('key-a', { max_tokens: 300, stream: true, ...(i ? { session_id: `slot-${i}` } : {}) })))
     for (const s of streams) assert.equal(s.status, 200)
     assertError(await result(await post('key-a', { max_tokens: 1 })), 429, 'too_many_concurrent_requests')

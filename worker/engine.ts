@@ -13,6 +13,7 @@ import { assetsSource } from './assets-source.ts'
 import type { Env, Limits } from './env.ts'
 import { ApiError } from './errors.ts'
 import { StopMatcher } from './stop.ts'
+import { TurnGate } from './turn-gate.ts'
 import type { FinishReason, TokenChoice, TurnEvent, TurnParams, TurnPrompt } from './turn.ts'
 
 export type { HymbaState }
@@ -29,11 +30,16 @@ export class Engine {
   private readonly anchorText: string
   private readonly tokenText = new Map<number, string>()
 
+  /** Turns of this isolate that may hold working states at once (MAX_TURNS_PER_ISOLATE). */
+  private readonly gate: TurnGate
+
   constructor(
     readonly modelId: string,
     private readonly model: HymbaModel,
     private readonly tokenizer: HymbaTokenizer,
+    maxTurns: number,
   ) {
+    this.gate = new TurnGate(maxTurns)
     this.anchor = tokenizer.encode('a', { addBos: false })[0]!
     this.anchorText = tokenizer.decode([this.anchor])
   }
@@ -60,6 +66,11 @@ export class Engine {
     if (ids.length > limits.maxPromptTokens)
       throw new ApiError(400, `The prompt has ${ids.length} tokens; this server allows at most ${limits.maxPromptTokens}`, 'invalid_request_error', 'context_length_exceeded', param)
     return ids
+  }
+
+  /** Wait until this isolate may run one more turn; call the result when the turn's states are gone. */
+  admit(signal: AbortSignal): Promise<() => void> {
+    return this.gate.enter(signal)
   }
 
   /** A new sequence: a copy of the meta-token prefix computed once at load (issue 4 item 4). */
@@ -121,6 +132,7 @@ export class Engine {
 
   /** A turn without a session: from the meta-token prefix, nothing kept afterwards. */
   async *oneShot(ids: readonly number[], params: TurnParams, signal: AbortSignal): AsyncGenerator<TurnEvent> {
+    const leave = await this.admit(signal)
     const state = this.freshState()
     try {
       const logits = this.advance(state, ids)
@@ -131,6 +143,7 @@ export class Engine {
       yield { type: 'end', finishReason: step.value.finishReason, completionTokens: step.value.generated.length }
     } finally {
       state.dispose()
+      leave()
     }
   }
 
@@ -157,7 +170,7 @@ let loading: { dir: string; engine: Promise<Engine> } | undefined
 /** The isolate's engine for the configured model, loaded on first use and shared by every request. */
 export function engineFor(env: Env, limits: Limits): Promise<Engine> {
   if (loading?.dir !== limits.modelDir) {
-    const engine = load(env.ASSETS, limits.modelId, limits.modelDir, limits.wasmMemoryBytes)
+    const engine = load(env.ASSETS, limits)
     loading = { dir: limits.modelDir, engine }
     // A failed load is not cached: the next request tries again.
     engine.catch(() => {
@@ -171,12 +184,12 @@ export function engineLoaded(): boolean {
   return loading !== undefined
 }
 
-async function load(assets: Fetcher, modelId: string, dir: string, wasmMemoryBytes: number): Promise<Engine> {
-  const source = assetsSource(assets, dir)
+async function load(assets: Fetcher, limits: Limits): Promise<Engine> {
+  const source = assetsSource(assets, limits.modelDir)
   // The WASM-SIMD backend over one fixed linear memory (weights, session states, scratch). Plain SIMD,
   // not relaxed: its results are the same on every engine, so a session resumed on another machine or
   // checked against the core in Node continues bit-identically.
-  const kernels = await createWasmKernelsFromModules({ simd: simdKernels }, { memoryBytes: wasmMemoryBytes, relaxed: false })
+  const kernels = await createWasmKernelsFromModules({ simd: simdKernels }, { memoryBytes: limits.wasmMemoryBytes, relaxed: false })
   const [model, tokenizer] = await Promise.all([loadModel(source, { kernels }), HymbaTokenizer.fromSource(source)])
-  return new Engine(modelId, model, tokenizer)
+  return new Engine(limits.modelId, model, tokenizer, limits.maxTurnsPerIsolate)
 }

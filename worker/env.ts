@@ -17,6 +17,7 @@ export interface Env {
   readonly STREAM_STALL_MS: string
   readonly WASM_MEMORY_MB: string
   readonly MAX_CONCURRENT_PER_KEY: string
+  readonly MAX_TURNS_PER_ISOLATE: string
   /** Secret: comma-separated API keys. Unset or empty: the API is open and every session is 'public'. */
   readonly API_KEYS?: string
   /** Test-only fault injection (worker/faults.ts); set by test/worker-harness.ts, never by wrangler.toml. */
@@ -33,6 +34,8 @@ export interface Limits {
   readonly maxQueuedPerSession: number
   /** Completions in flight per API key, across isolates (worker/key-slots.ts); none without keys. */
   readonly maxConcurrentPerKey: number
+  /** Turns that run at once in one isolate (worker/turn-gate.ts); more wait their turn. */
+  readonly maxTurnsPerIsolate: number
   /** A consumer that takes no event for this long is gone (see session.ts). */
   readonly streamStallMs: number
   /** Linear memory of the WASM backend: model weights, session states and scratch (docs/worker-api.md). */
@@ -49,6 +52,7 @@ export function limitsOf(env: Env): Limits {
     maxBodyBytes: positiveInt('MAX_BODY_BYTES', env.MAX_BODY_BYTES),
     maxQueuedPerSession: positiveInt('MAX_QUEUED_PER_SESSION', env.MAX_QUEUED_PER_SESSION),
     maxConcurrentPerKey: positiveInt('MAX_CONCURRENT_PER_KEY', env.MAX_CONCURRENT_PER_KEY),
+    maxTurnsPerIsolate: positiveInt('MAX_TURNS_PER_ISOLATE', env.MAX_TURNS_PER_ISOLATE),
     streamStallMs: positiveInt('STREAM_STALL_MS', env.STREAM_STALL_MS),
     wasmMemoryBytes: positiveInt('WASM_MEMORY_MB', env.WASM_MEMORY_MB) * 2 ** 20,
   }

@@ -15,7 +15,8 @@ import { ApiError, toApiError, type WireError } from './errors.ts'
 import { storeFaults } from './faults.ts'
 import { SessionStore, StoredRecordError } from './store.ts'
 import { encodeEvent, type TurnEvent, type TurnParams, type TurnRequest } from './turn.ts'
-import { dropWarm, touchWarm } from './warm.ts'
+import { KernelOutOfMemory } from '../wasm/loader.ts'
+import { dropWarm, shedWarm, touchWarm } from './warm.ts'
 
 export type TurnResult = { readonly ok: true; readonly stream: ReadableStream<Uint8Array> } | { readonly ok: false; readonly error: WireError }
 
@@ -37,6 +38,8 @@ export class SessionObject extends DurableObject<Env> {
   private readonly store: SessionStore
   private tail: Promise<unknown> = Promise.resolve()
   private queued = 0 // turns waiting or running
+  /** A turn of this session is admitted (worker/turn-gate.ts) and may be using the checkpoints. */
+  private busy = false
   /** In-memory checkpoints; null when not loaded (new object, or evicted from the warm budget). */
   private held: Checkpoint[] | null = null
 
@@ -129,6 +132,26 @@ export class SessionObject extends DurableObject<Env> {
 
   private async runTurn(engine: Engine, ids: number[], params: TurnParams, emit: (e: TurnEvent) => Promise<void>, signal: AbortSignal): Promise<void> {
     signal.throwIfAborted() // the client left while the turn was queued
+    const leave = await engine.admit(signal)
+    this.busy = true
+    let emitted = false
+    const tracked = (event: TurnEvent) => ((emitted = true), emit(event))
+    try {
+      await this.runAdmittedTurn(engine, ids, params, tracked, signal)
+    } catch (err) {
+      if (!(err instanceof KernelOutOfMemory)) throw err
+      // The WASM memory ran out (warm states of idle sessions fill what running turns do not use):
+      // idle sessions drop theirs, and a turn that has sent nothing yet runs once more.
+      shedWarm()
+      if (emitted) throw err
+      await this.runAdmittedTurn(engine, ids, params, emit, signal)
+    } finally {
+      this.busy = false
+      leave()
+    }
+  }
+
+  private async runAdmittedTurn(engine: Engine, ids: number[], params: TurnParams, emit: (e: TurnEvent) => Promise<void>, signal: AbortSignal): Promise<void> {
     const held = await this.checkpoints(engine)
     const base = bestCheckpoint(held, ids)
     const cached = base ? base.ids.length : 0
@@ -216,7 +239,9 @@ export class SessionObject extends DurableObject<Env> {
     this.held = checkpoints
     const bytes = checkpoints.reduce((sum, c) => sum + c.state.byteLength + (c.logits?.byteLength ?? 0), 0)
     touchWarm(this, bytes, () => {
-      if (this.queued > 0) return false // a turn may be about to fork them
+      // Only a running turn protects them: one still waiting for admission restores them when it runs
+      // (with every session of a burst waiting, protecting those too would outgrow the budget).
+      if (this.busy) return false
       if (this.held === checkpoints) {
         disposeAll(checkpoints)
         this.held = null

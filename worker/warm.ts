@@ -38,3 +38,8 @@ export function warmBytes(): number {
   for (const e of entries.values()) total += e.bytes
   return total
 }
+
+/** Memory ran out: every owner that is not busy drops its states now. */
+export function shedWarm(): void {
+  for (const [owner, e] of entries) if (e.evict()) entries.delete(owner)
+}
