@@ -18,7 +18,7 @@ export interface FuzzRequest {
   readonly path: string
   readonly headers: Readonly<Record<string, string>>
   /** The body, built on demand (null: none). */
-  readonly body: () => Uint8Array | null
+  readonly body: () => Uint8Array<ArrayBuffer> | null
 }
 
 type Json = Record<string, unknown>
@@ -73,7 +73,7 @@ const auth = fc.oneof(
   },
 )
 
-const request = (kind: string, endpoint: Endpoint, body: () => Uint8Array | null, authorization: string, headers: Record<string, string> = {}): FuzzRequest => ({
+const request = (kind: string, endpoint: Endpoint, body: () => Uint8Array<ArrayBuffer> | null, authorization: string, headers: Record<string, string> = {}): FuzzRequest => ({
   kind,
   method: 'POST',
   path: ENDPOINTS[endpoint],
