@@ -40,7 +40,7 @@ describe('model files route', () => {
     const again = await fetch(new URL('v1/model-files/config.json', worker.url), { headers: { 'if-none-match': etag } })
     assert.equal(again.status, 304)
     await again.body?.cancel()
-    const head = await fetch(new URL('v1/model-files/model-00001-of-00003.safetensors', worker.url), { method: 'HEAD' })
+    const head = await fetch(new URL('v1/model-files/weights-000.bin', worker.url), { method: 'HEAD' })
     assert.equal(head.status, 200)
   })
 

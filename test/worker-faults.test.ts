@@ -155,9 +155,9 @@ describe('in one running worker', () => {
 
 describe('a broken model folder', () => {
   const assets = join(new URL('../.tmp', import.meta.url).pathname, `broken-assets-${process.pid}`)
-  const SHARD = 'model-00003-of-00003.safetensors'
+  const SHARD = 'weights-000.bin' // the embedded model is an int8 bundle (manifest.json + weights)
   before(() => {
-    for (const variant of ['truncated', 'corrupt-header']) {
+    for (const variant of ['truncated', 'flipped-byte']) {
       const dir = join(assets, variant)
       mkdirSync(dir, { recursive: true })
       for (const file of readdirSync(MODEL_DIR).filter((f) => f !== SHARD)) {
@@ -171,15 +171,15 @@ describe('a broken model folder', () => {
       if (variant === 'truncated') writeFileSync(join(dir, SHARD), shard.subarray(0, shard.byteLength >> 1))
       else {
         const damaged = Buffer.from(shard)
-        damaged.fill(0x7b, 8, 64) // '{{{{…': the JSON header no longer parses
+        damaged[damaged.byteLength >> 1] ^= 0x10 // one bit inside the weights: only the SHA-256 sees it
         writeFileSync(join(dir, SHARD), damaged)
       }
     }
     cleanup.push(assets)
   })
 
-  for (const variant of ['truncated', 'corrupt-header'])
-    it(`${variant} shard: every request gets a 503 model_unavailable without internals`, async () => {
+  for (const variant of ['truncated', 'flipped-byte'])
+    it(`${variant} weights file: every request gets a 503 model_unavailable without internals`, async () => {
       const worker = await startWorker({ assetsDir: assets, vars: { MODEL_DIR: variant } })
       cleanup.push(worker.persistDir)
       try {

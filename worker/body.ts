@@ -16,7 +16,7 @@ export async function readJson(request: Request, maxBytes: number): Promise<unkn
     if (done) break
     size += value.byteLength
     if (size > maxBytes) {
-      await reader.cancel()
+      reader.releaseLock() // the entry point drains the rest (discardUnread), so the connection survives
       throw tooLarge()
     }
     chunks.push(value)
@@ -35,10 +35,10 @@ export async function readJson(request: Request, maxBytes: number): Promise<unkn
 }
 
 /**
- * Read and drop the part of a request body that the response did not need (a 401, 404 or validation
- * error sent before the body was read), up to `maxBytes`. workerd resets a keep-alive connection whose
- * request body is left unread, which breaks the client's next request on it; a body over the limit is
- * not worth reading, and its connection closes.
+ * Read and drop the part of a request body that the response did not need (a 401, 404, 413 or
+ * validation error sent before the body was read), up to `maxBytes`. workerd resets a keep-alive
+ * connection whose request body is left unread, which breaks the client's request (or its next one)
+ * on it; a body beyond `maxBytes` is not worth reading, and its connection closes.
  */
 export async function discardUnread(request: Request, maxBytes: number): Promise<void> {
   if (!request.body || request.bodyUsed) return

@@ -11,7 +11,8 @@ export { SessionObject } from './session.ts'
 export default {
   async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
     const response = await app.fetch(request, env, ctx)
-    await discardUnread(request, limitsOf(env).maxBodyBytes)
+    // Drain up to 16× the body limit, so an oversized request still reads its 413 cleanly.
+    await discardUnread(request, 16 * limitsOf(env).maxBodyBytes)
     return response
   },
 } satisfies ExportedHandler<Env>
