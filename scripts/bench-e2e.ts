@@ -11,6 +11,10 @@ export interface E2eOptions {
   readonly promptTokens: number // P
   readonly decodeTokens: number // D
   readonly repetitions: number // medians over this many runs
+  /** The backend's wasm high-water mark so far (allocator.peakBytes), read before the from-scratch run. */
+  readonly peakBytes?: () => number
+  /** A second clock in ms, e.g. process CPU time in Node: decode is also timed with it (decodeCpuMsPerToken). */
+  readonly cpuClock?: () => number
 }
 
 export interface DecodeCounts {
@@ -26,8 +30,11 @@ export interface E2eResult {
   readonly prefillTokensPerS: number
   readonly decodeMsPerToken: number // median over runs of (D decode steps) / D
   readonly decodeTokensPerS: number
+  readonly decodeCpuMsPerToken?: number // the same median on options.cpuClock
   readonly ttftMetaPrefixMs: number // newState() + prefill: the shipped path
-  readonly ttftFromScratchMs: number // prefillFromScratch: meta tokens recomputed with the prompt (one run)
+  readonly ttftFromScratchMs: number // prefillFromScratch: meta tokens recomputed with the prompt (one run); NaN when it failed
+  readonly fromScratchError?: string // e.g. out of wasm memory: it holds M + P tokens of scratch at once
+  readonly shippedPeakBytes?: number // wasm high-water after load, prefill and decode on the meta-prefix path (the shipped one)
   readonly stateBytes: number // HymbaState.byteLength after P + D tokens
   readonly counts: DecodeCounts
 }
@@ -87,6 +94,8 @@ export function measureModel(model: HymbaModel, options: E2eOptions): E2eResult 
   const ids = promptIds(P, model.config.vocabSize)
   const prefill: number[] = []
   const decode: number[] = []
+  const decodeCpu: number[] = []
+  const cpu = options.cpuClock
   const scratch: number[] = []
   let stateBytes = 0
   // one untimed warm-up of each path (JIT, first-touch of scratch memory)
@@ -102,19 +111,27 @@ export function measureModel(model: HymbaModel, options: E2eOptions): E2eResult 
     let next = argmax(model.prefill(state, ids))
     prefill.push(performance.now() - t0)
     t0 = performance.now()
+    const c0 = cpu?.() ?? 0
     for (let i = 0; i < D; i++) next = argmax(model.decode(state, next))
     decode.push((performance.now() - t0) / D)
+    if (cpu) decodeCpu.push((cpu() - c0) / D)
     stateBytes = state.byteLength
     state.dispose()
   }
+  const shippedPeakBytes = options.peakBytes?.()
   // the path without the precomputed prefix costs ~(M + P) / P prefills: timed once, to keep the
-  // whole bench within a few minutes on 2 cores
-  {
+  // whole bench within a few minutes on 2 cores. It needs scratch for M + P tokens at once, so in a
+  // tight memory budget it may run out where the shipped path does not.
+  let fromScratchError: string | undefined
+  try {
     const t0 = performance.now()
     const fresh = model.prefillFromScratch(ids)
     argmax(fresh.logits)
     scratch.push(performance.now() - t0)
     fresh.state.dispose()
+  } catch (e) {
+    fromScratchError = String(e).split('\n')[0]
+    scratch.push(NaN)
   }
   const prefillMs = median(prefill)
   const decodeMs = median(decode)
@@ -125,8 +142,11 @@ export function measureModel(model: HymbaModel, options: E2eOptions): E2eResult 
     prefillTokensPerS: (P / prefillMs) * 1e3,
     decodeMsPerToken: decodeMs,
     decodeTokensPerS: 1e3 / decodeMs,
+    ...(cpu ? { decodeCpuMsPerToken: median(decodeCpu) } : {}),
     ttftMetaPrefixMs: prefillMs,
     ttftFromScratchMs: median(scratch),
+    ...(fromScratchError === undefined ? {} : { fromScratchError }),
+    ...(shippedPeakBytes === undefined ? {} : { shippedPeakBytes }),
     stateBytes,
     counts: decodeCounts(model, model.config.numMetaTokens + P + D / 2),
   }

@@ -2,8 +2,11 @@
 // a tiny Worker that scripts/bench.ts bundles and runs in Miniflare. It loads a model folder (HF
 // checkpoint or bundle) through the FILES service binding (served by the Node host), builds the
 // kernels from the imported, precompiled .wasm modules (relaxed SIMD when workerd has it, which it
-// does by default), and answers GET /run?dir=…&memory=…&prompt=…&decode=…&reps=… with JSON.
+// does by default), and answers GET /run?dir=…&memory=…&prompt=…&decode=…&reps=… with JSON, and
+// GET /kernels?shapes=[[name, cols, rows], …] with the q8 / q4 matvec speed at T = 1 (random
+// weights, group 32): the relaxed dot there is the one workerd compiles (vpdpbusd on AVX-VNNI).
 // Owns: the bench worker. Must not import: worker/, Node built-ins.
+import type { MatrixSource } from '../src/backend.ts'
 import type { CheckpointSource } from '../src/checkpoint.ts'
 import { loadModel } from '../src/load.ts'
 import { createWasmKernelsFromModules } from '../wasm/loader.ts'
@@ -17,9 +20,63 @@ interface Env {
   FILES: { fetch(input: string, init?: RequestInit): Promise<Response> }
 }
 
+/** Median seconds per call: batches of ≥ 20 ms, 5 batches after a warm-up. */
+function timeIt(fn: () => void): number {
+  fn()
+  let reps = 1
+  for (;;) {
+    const t0 = performance.now()
+    for (let i = 0; i < reps; i++) fn()
+    if (performance.now() - t0 >= 20) break
+    reps *= 2
+  }
+  const samples: number[] = []
+  for (let b = 0; b < 5; b++) {
+    const t0 = performance.now()
+    for (let i = 0; i < reps; i++) fn()
+    samples.push((performance.now() - t0) / reps / 1000)
+  }
+  return samples.sort((a, b) => a - b)[2]
+}
+
+async function kernelRows(shapes: Array<[string, number, number]>): Promise<unknown[]> {
+  let seed = 7
+  const rand = () => {
+    seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0
+    return seed / 2 ** 32
+  }
+  const rows: unknown[] = []
+  for (const [shape, cols, outRows] of shapes) {
+    const scales = Float32Array.from({ length: (outRows * cols) / 32 }, () => 0.01 + rand() * 0.01)
+    const srcs: MatrixSource[] = [
+      { format: 'q8', rows: outRows, cols, group: 32, data: Int8Array.from({ length: outRows * cols }, () => Math.round(rand() * 254 - 127)), scales },
+      { format: 'q4', rows: outRows, cols, group: 32, data: Uint8Array.from({ length: (outRows * cols) / 2 }, () => (rand() * 256) | 0), scales },
+    ]
+    const memoryBytes = Math.ceil((outRows * cols * 1.3 + (32 << 20)) / 65536) * 65536
+    const kernels = await createWasmKernelsFromModules({ simd: simd as WebAssembly.Module, relaxed: relaxed as WebAssembly.Module }, { memoryBytes })
+    for (const src of srcs) {
+      const w = kernels.prepareMatrix(src)
+      const x = kernels.alloc(cols)
+      for (let i = 0; i < cols; i++) x[i] = rand() - 0.5
+      const out = kernels.alloc(outRows)
+      const seconds = timeIt(() => kernels.matmul(out, x, w, 1))
+      const flops = 2 * outRows * cols
+      rows.push({ shape, rows: outRows, cols, format: src.format, T: 1, backend: kernels.name, ms: seconds * 1e3, gflops: flops / seconds / 1e9, gbs: w.bytes / seconds / 1e9 })
+    }
+  }
+  return rows
+}
+
 export default {
   async fetch(request: Request, env: Env): Promise<Response> {
     const url = new URL(request.url)
+    if (url.pathname === '/kernels') {
+      try {
+        return Response.json(await kernelRows(JSON.parse(url.searchParams.get('shapes') ?? '[]')))
+      } catch (e) {
+        return Response.json({ error: String((e as Error).stack ?? e) }, { status: 500 })
+      }
+    }
     const q = (name: string, fallback: number) => Number(url.searchParams.get(name) ?? fallback)
     const dir = url.searchParams.get('dir') ?? ''
     const source: CheckpointSource = {
@@ -39,8 +96,8 @@ export default {
       const t0 = performance.now()
       const model = await loadModel(source, { kernels })
       const loadMs = performance.now() - t0
-      const result = measureModel(model, { promptTokens: q('prompt', 128), decodeTokens: q('decode', 32), repetitions: q('reps', 3) })
       const allocator = (kernels as unknown as { allocator: { peakBytes: number } }).allocator
+      const result = measureModel(model, { promptTokens: q('prompt', 128), decodeTokens: q('decode', 32), repetitions: q('reps', 3), peakBytes: () => allocator.peakBytes })
       return Response.json({ backend: kernels.name, loadMs, memoryBytes, wasmPeakBytes: allocator.peakBytes, ...result })
     } catch (e) {
       return Response.json({ error: String((e as Error).stack ?? e) }, { status: 500 })
