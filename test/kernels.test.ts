@@ -7,21 +7,16 @@ import { describe, it } from 'node:test'
 import type { AttentionShape, Kernels, Matrix, MatrixSource } from '../src/backend.ts'
 import { dequantize, quantizeQ4, quantizeQ8, type F32Source } from '../src/quant.ts'
 import { createReferenceKernels } from '../src/reference/kernels.ts'
+import { seededRandom } from '../src/sampling.ts'
 import { createWasmKernels, KernelOutOfMemory, relaxedSimdSupported } from '../wasm/loader.ts'
 
 const EPS = 2 ** -23 // f32 machine epsilon
 const ref = createReferenceKernels()
 
-/** Deterministic uniform numbers in [−1, 1) (mulberry32). */
+/** Deterministic uniform numbers in [−1, 1) (the sampler's seeded PRNG, rescaled). */
 function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1
-  }
+  const uniform = seededRandom(seed)
+  return () => 2 * uniform() - 1
 }
 function randomArray(rand: () => number, n: number, scale = 1): Float32Array {
   const a = new Float32Array(n)
