@@ -67,18 +67,28 @@ export class HymbaTokenizer {
 
 /**
  * Turns a growing list of generated ids into text deltas. Byte-fallback pieces can split a UTF-8
- * character over several tokens: text ending in U+FFFD is held back until it completes.
+ * character over several tokens: text ending in U+FFFD is held back until it completes. The ids are
+ * decoded behind an anchor token, so the decoder's "strip one leading space" (spec §5) applies to the
+ * anchor, and a continuation keeps the space its first token carries ("▁that" → " that").
  */
 export class TextStream {
-  private readonly ids: number[] = []
+  private readonly ids: number[]
+  private readonly anchorText: string
   private emitted = ''
 
-  constructor(private readonly tokenizer: HymbaTokenizer) {}
+  constructor(private readonly tokenizer: HymbaTokenizer) {
+    this.ids = tokenizer.encode('a', { addBos: false }).slice(0, 1)
+    this.anchorText = tokenizer.decode(this.ids)
+  }
+
+  private decoded(): string {
+    return this.tokenizer.decode(this.ids).slice(this.anchorText.length)
+  }
 
   /** Add one id; returns the new text that is now certain (possibly ''). */
   push(id: number): string {
     this.ids.push(id)
-    const text = this.tokenizer.decode(this.ids)
+    const text = this.decoded()
     if (text.endsWith('\uFFFD') || !text.startsWith(this.emitted)) return ''
     const delta = text.slice(this.emitted.length)
     this.emitted = text
@@ -87,7 +97,7 @@ export class TextStream {
 
   /** Whatever is still held back (at the end of generation). */
   flush(): string {
-    const text = this.tokenizer.decode(this.ids)
+    const text = this.decoded()
     const delta = text.startsWith(this.emitted) ? text.slice(this.emitted.length) : ''
     this.emitted = text
     return delta

@@ -42,8 +42,8 @@ describe('tokenizer', () => {
   })
 
   it('streams text deltas without splitting a UTF-8 character', () => {
-    const text = 'naïve café — 日本 🙂 done'
-    const ids = tokenizer.encode(text, { addBos: false })
+    const text = ' naïve café — 日本 🙂 done' // a continuation keeps the space of its first token
+    const ids = tokenizer.encode('naïve café — 日本 🙂 done', { addBos: false })
     const stream = new TextStream(tokenizer)
     const deltas = ids.map((id) => stream.push(id))
     deltas.push(stream.flush())

@@ -25,7 +25,7 @@ export interface TurnOutcome {
 }
 
 export class Engine {
-  /** A token whose decoded text starts every stream, so the first real token keeps its leading space. */
+  /** A token decoded in front of a single token (textOf), so the token keeps its leading space. */
   private readonly anchor: number
   private readonly anchorText: string
   private readonly tokenText = new Map<number, string>()
@@ -93,7 +93,6 @@ export class Engine {
    */
   async *generate(state: HymbaState, logits: Float32Array, params: TurnParams, signal: AbortSignal): AsyncGenerator<TurnEvent, TurnOutcome> {
     const text = new TextStream(this.tokenizer)
-    text.push(this.anchor)
     const stop = new StopMatcher(params.stop)
     const generated: number[] = []
     const tokens = generate(this.model, state, logits, {

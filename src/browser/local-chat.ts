@@ -66,7 +66,6 @@ interface Forward<S> {
 export class LocalChat<S = unknown> {
   private state: S | null = null
   private fed: number[] = [] // the ids `state` holds (after the meta tokens)
-  private readonly anchor: number
   private busy = false
   lastStats: TurnStats | null = null
 
@@ -76,9 +75,7 @@ export class LocalChat<S = unknown> {
     readonly backend: LocalBackend,
     /** The WebGPU adapter, or the WASM variant. */
     readonly device: string,
-  ) {
-    this.anchor = tokenizer.encode('a', { addBos: false })[0]!
-  }
+  ) {}
 
   static async load(options: LocalChatOptions): Promise<LocalChat> {
     const status = options.onStatus ?? (() => {})
@@ -149,7 +146,6 @@ export class LocalChat<S = unknown> {
 
       const sampler = new Sampler({ temperature: options.temperature ?? 0, topP: options.topP, seed: options.seed })
       const text = new TextStream(this.tokenizer)
-      text.push(this.anchor) // so that the first token keeps its leading space (as worker/engine.ts)
       let produced = 0
       let firstTokenMs = 0
       let decodeStart = 0
