@@ -6,6 +6,7 @@
 // Must not import: worker/, Node built-ins, a backend.
 import type { Matrix } from '../src/backend.ts'
 import type { HymbaModel } from '../src/model.ts'
+import { argmax } from '../src/sampling.ts'
 
 export interface E2eOptions {
   readonly promptTokens: number // P
@@ -50,12 +51,6 @@ export function promptIds(n: number, vocab: number, seed = 1): number[] {
     ids.push(3 + (a % (vocab - 3)))
   }
   return ids
-}
-
-function argmax(logits: Float32Array): number {
-  let best = 0
-  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i
-  return best
 }
 
 /**

@@ -8,6 +8,7 @@ import type { AttentionShape, Kernels, Matrix, MatrixSource } from '../src/backe
 import { dequantize, quantizeQ4, quantizeQ8, type F32Source } from '../src/quant.ts'
 import { createReferenceKernels } from '../src/reference/kernels.ts'
 import { seededRandom } from '../src/sampling.ts'
+import { expectClose } from './support/fixture-format.ts'
 import { createWasmKernels, KernelOutOfMemory, relaxedSimdSupported } from '../wasm/loader.ts'
 
 const EPS = 2 ** -23 // f32 machine epsilon
@@ -27,24 +28,6 @@ const maxAbs = (a: ArrayLike<number>) => {
   let m = 0
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]))
   return m
-}
-
-/** Fails with the first index beyond tol, both values, and the largest error seen. */
-function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: length`)
-  let worst = 0
-  let firstBad = -1
-  for (let i = 0; i < actual.length; i++) {
-    const err = Math.abs(actual[i] - expected[i])
-    if (!(err <= tol)) {
-      if (firstBad < 0) firstBad = i
-      worst = Number.isNaN(err) ? NaN : Math.max(worst, err)
-    } else worst = Math.max(worst, err)
-  }
-  if (firstBad >= 0) {
-    assert.fail(`${what}: index ${firstBad}: got ${actual[firstBad]}, expected ${expected[firstBad]}; ` +
-      `max error ${worst} > tol ${tol}`)
-  }
 }
 
 /** x̂: the activations as the int8 kernels see them (mirror of kernels/quantize.ts, in TS). */

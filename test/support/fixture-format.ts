@@ -1,5 +1,6 @@
 // Test support without Node built-ins (bundled into browser test pages too): the reference fixtures'
-// cases.safetensors parsed into prompt/decode ids and NVIDIA's logits, and argmax per row.
+// cases.safetensors parsed into prompt/decode ids and NVIDIA's logits, argmax per row, and float
+// comparisons that fail with the first bad index, both values and the max error.
 import { parseSafetensors } from '../../src/checkpoint.ts'
 
 export interface Fixture {
@@ -37,4 +38,30 @@ export function argmaxRows(logits: ArrayLike<number>, V: number): number[] {
     out.push(best)
   }
   return out
+}
+
+/** Max |a − b| and where it occurs. */
+export function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): { max: number; index: number } {
+  if (a.length !== b.length) throw new Error(`length ${a.length} ≠ ${b.length}`)
+  let max = 0
+  let index = -1
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i])
+    if (!(d <= max)) {
+      max = d
+      index = i
+    }
+  }
+  return { max, index }
+}
+
+/** Throws with the first bad index, both values and the max error when |a − b| > tol anywhere. */
+export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
+  if (actual.length !== expected.length) throw new Error(`${what}: length ${actual.length}, expected ${expected.length}`)
+  const { max, index } = maxDiff(actual, expected)
+  if (!(max <= tol)) {
+    let first = 0
+    while (!(Math.abs(actual[first] - expected[first]) <= tol)) first++
+    throw new Error(`${what}: first bad index ${first}: ${actual[first]} vs ${expected[first]}; max error ${max} at ${index} (tol ${tol})`)
+  }
 }

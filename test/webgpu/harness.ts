@@ -3,6 +3,8 @@
 import { ParamArena, readBack, storage, type Gpu, type ParamBlock } from '../../src/webgpu/gpu.ts'
 import type { KernelName, KernelSet } from '../../src/webgpu/kernels.ts'
 
+export { expectClose } from '../support/fixture-format.ts'
+
 /** f32 machine epsilon (2^-23). */
 export const EPS = 2 ** -23
 
@@ -76,16 +78,3 @@ function storageUniform(device: GPUDevice, data: Uint32Array): GPUBuffer {
   return buffer
 }
 
-/** Throws with the first bad index, both values and the max error when |a − b| > tol somewhere. */
-export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
-  if (actual.length !== expected.length) throw new Error(`${what}: length ${actual.length}, expected ${expected.length}`)
-  let max = 0
-  let at = -1
-  let first = -1
-  for (let i = 0; i < actual.length; i++) {
-    const d = Math.abs(actual[i] - expected[i])
-    if (!(d <= max)) (max = d), (at = i)
-    if (first < 0 && !(d <= tol)) first = i
-  }
-  if (first >= 0) throw new Error(`${what}: first bad index ${first}: ${actual[first]} vs ${expected[first]}; max error ${max} at ${at} (tol ${tol.toExponential(2)})`)
-}
