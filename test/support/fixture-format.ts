@@ -61,7 +61,7 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   const { max, index } = maxDiff(actual, expected)
   if (!(max <= tol)) {
     let first = 0
-    while (!(Math.abs(actual[first] - expected[first]) <= tol)) first++
+    while (Math.abs(actual[first] - expected[first]) <= tol) first++
     throw new Error(`${what}: first bad index ${first}: ${actual[first]} vs ${expected[first]}; max error ${max} at ${index} (tol ${tol})`)
   }
 }
