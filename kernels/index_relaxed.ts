@@ -3,7 +3,7 @@
 // Owns: relaxed_dot_probe.
 // Must not import: anything but the kernel files.
 export * from './index'
-export { matvec_q8_f32_relaxed, matmul_q8_f32_relaxed } from './matmul_q8'
+export { matvec_q8_f32_relaxed, matmul_q8_f32_relaxed, sign_split_i8 } from './matmul_q8'
 export { matvec_q4_f32_relaxed, matmul_q4_f32_relaxed } from './matmul_q4'
 
 /**

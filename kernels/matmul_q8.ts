@@ -1,12 +1,14 @@
 // int8 matvec / matmul (weights int8 with f32 scales per group, activations int8 per 32 columns,
 // i32 dot products), plain-SIMD and relaxed-SIMD variants; dequantising row gathers.
-// Owns: matvec_q8_f32, matmul_q8_f32, matvec_q8_f32_relaxed, matmul_q8_f32_relaxed, gather_rows_q8.
+// Owns: matvec_q8_f32, matmul_q8_f32, matvec_q8_f32_relaxed, matmul_q8_f32_relaxed, sign_split_i8,
+// gather_rows_q8.
 // Must not import: anything but ./simd.
 //
 // Layout (wasm/layout.ts): rows in blocks of 4; columns padded per group to gp = ⌈group/32⌉·32.
 // Block b holds padded/16 chunks of 64 bytes: chunk c is [row 4b+r][16 columns], r = 0..3.
 // Scales: [rows/4 blocks][groups][4 rows] f32, so one v128 load gives a block's four scales.
-// Activations come from quantize_rows_i8 (kernels/quantize.ts).
+// Activations come from quantize_rows_i8 (kernels/quantize.ts); the relaxed kernels take them
+// through sign_split_i8 once per call.
 import { hsum4i, isRelaxed, Plain, Relaxed, storeLanes } from './simd'
 
 /** i32 dot of 16 int8 weights with 16 int8 activations already widened to i16 (plain SIMD). */
@@ -18,70 +20,119 @@ import { hsum4i, isRelaxed, Plain, Relaxed, storeLanes } from './simd'
 }
 
 /**
- * Relaxed SIMD: dot(w, x) = dot(w·sign(x), |x|); |x| ≤ 127 is the 7-bit operand
- * (wasm-kernels-notes). neg is the mask x < 0; (w ^ neg) − neg negates w where x < 0.
+ * Relaxed SIMD: the dot's second operand must be 7-bit, so it gets |x| ≤ 127 and the weights
+ * carry the sign: with neg = (x < 0) as a byte mask, w ^ neg is w where x ≥ 0 and −w − 1 where
+ * x < 0, so dot(w ^ neg, |x|) = dot(w, x) − Σ_{x<0} |x|. The correction depends on the activations
+ * only: sign_split_i8 computes it once per run and the accumulators start from it.
  */
 // @ts-ignore: decorator
 @inline function dot16r(acc: v128, w: v128, xa: v128, neg: v128): v128 {
-  return i32x4.relaxed_dot_i8x16_i7x16_add_s(i8x16.sub(v128.xor(w, neg), neg), xa, acc)
+  return i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.xor(w, neg), xa, acc)
 }
 
-/** Four rows · one token: returns the four outputs. V is Plain or Relaxed (simd.ts). */
-// @ts-ignore: decorator
-@inline function block<V>(wb: usize, sb: usize, xq: usize, xs: usize, groups: i32, runsPerGroup: i32): v128 {
-  let acc = f32x4.splat(0)
-  let wp = wb, xp = xq, sp = xs
-  for (let g = 0; g < groups; g++) {
-    let accG = f32x4.splat(0)
-    for (let run = 0; run < runsPerGroup; run++) {
-      let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0)
-      for (let half = 0; half < 2; half++) {
-        const xv = v128.load(xp)
-        if (isRelaxed<V>()) {
-          const neg = i8x16.lt_s(xv, i8x16.splat(0))
-          const xa = i8x16.abs(xv)
-          a0 = dot16r(a0, v128.load(wp), xa, neg)
-          a1 = dot16r(a1, v128.load(wp, 16), xa, neg)
-          a2 = dot16r(a2, v128.load(wp, 32), xa, neg)
-          a3 = dot16r(a3, v128.load(wp, 48), xa, neg)
-        } else {
-          const xl = i16x8.extend_low_i8x16_s(xv)
-          const xh = i16x8.extend_high_i8x16_s(xv)
-          a0 = dot16(a0, v128.load(wp), xl, xh)
-          a1 = dot16(a1, v128.load(wp, 16), xl, xh)
-          a2 = dot16(a2, v128.load(wp, 32), xl, xh)
-          a3 = dot16(a3, v128.load(wp, 48), xl, xh)
-        }
-        xp += 16
-        wp += 64
-      }
-      const d = f32x4.convert_i32x4_s(hsum4i(a0, a1, a2, a3))
-      accG = f32x4.add(accG, f32x4.mul(d, f32x4.splat(load<f32>(sp))))
-      sp += 4
+/**
+ * The relaxed kernels' activations: xq [n bytes, n a multiple of 32] → xsign [2n]: per 16 columns
+ * |x| then the mask x < 0; nsum [n / 32] (i32): Σ|x| over the negative x of each 32-column run.
+ */
+export function sign_split_i8(xq: usize, n: i32, xsign: usize, nsum: usize): void {
+  for (let run = 0; run < n >> 5; run++) {
+    const q = xq + (<usize>run << 5)
+    const o = xsign + (<usize>run << 6)
+    let negSum = i32x4.splat(0)
+    for (let half: usize = 0; half < 2; half++) {
+      const xv = v128.load(q + (half << 4))
+      const neg = i8x16.lt_s(xv, i8x16.splat(0))
+      const xa = i8x16.abs(xv)
+      v128.store(o + (half << 5), xa)
+      v128.store(o + (half << 5), neg, 16)
+      negSum = i32x4.add(negSum, i32x4.extadd_pairwise_i16x8_u(i16x8.extadd_pairwise_i8x16_u(v128.and(xa, neg))))
     }
-    acc = f32x4.add(acc, f32x4.mul(accG, v128.load(sb + (<usize>g << 4))))
+    store<i32>(nsum + (<usize>run << 2), i32x4.extract_lane(negSum, 0) + i32x4.extract_lane(negSum, 1) + i32x4.extract_lane(negSum, 2) + i32x4.extract_lane(negSum, 3))
+  }
+}
+
+/**
+ * One run (4 rows × 32 columns) of a block: the four rows' dots times the run's activation scale.
+ * Plain: xp holds 32 int8 activations. Relaxed: xp holds sign_split_i8's 64 bytes and np the run's
+ * Σ_{x<0} |x|, which every row's accumulator starts from (in lane 0; the lanes are summed).
+ */
+// @ts-ignore: decorator
+@inline function run<V>(wp: usize, xp: usize, sp: usize, np: usize): v128 {
+  let a0 = i32x4.splat(0)
+  if (isRelaxed<V>()) a0 = v128.load32_zero(np)
+  let a1 = a0, a2 = a0, a3 = a0
+  for (let half: usize = 0; half < 2; half++) {
+    const w = wp + (half << 6)
+    if (isRelaxed<V>()) {
+      const xa = v128.load(xp + (half << 5))
+      const neg = v128.load(xp + (half << 5), 16)
+      a0 = dot16r(a0, v128.load(w), xa, neg)
+      a1 = dot16r(a1, v128.load(w, 16), xa, neg)
+      a2 = dot16r(a2, v128.load(w, 32), xa, neg)
+      a3 = dot16r(a3, v128.load(w, 48), xa, neg)
+    } else {
+      const xv = v128.load(xp + (half << 4))
+      const xl = i16x8.extend_low_i8x16_s(xv)
+      const xh = i16x8.extend_high_i8x16_s(xv)
+      a0 = dot16(a0, v128.load(w), xl, xh)
+      a1 = dot16(a1, v128.load(w, 16), xl, xh)
+      a2 = dot16(a2, v128.load(w, 32), xl, xh)
+      a3 = dot16(a3, v128.load(w, 48), xl, xh)
+    }
+  }
+  return f32x4.mul(f32x4.convert_i32x4_s(hsum4i(a0, a1, a2, a3)), f32x4.splat(load<f32>(sp)))
+}
+
+/**
+ * Four rows · one token: returns the four outputs. V is Plain or Relaxed (simd.ts). Groups of 32 and
+ * 64 (one or two runs) have their runs unrolled into one loop over the groups: a nested group/run
+ * loop costs a loop set-up and an accumulator round trip per run. Other groups (padded to whole
+ * runs) take the nested loop.
+ */
+// @ts-ignore: decorator
+@inline function block<V>(wb: usize, sb: usize, xq: usize, xs: usize, nsum: usize, groups: i32, runsPerGroup: i32): v128 {
+  const xRun: usize = isRelaxed<V>() ? 64 : 32
+  let acc = f32x4.splat(0)
+  let wp = wb, xp = xq, sp = xs, np = nsum, gp = sb
+  if (runsPerGroup == 1) {
+    for (let g = 0; g < groups; g++, wp += 128, xp += xRun, sp += 4, np += 4, gp += 16) {
+      acc = f32x4.add(acc, f32x4.mul(run<V>(wp, xp, sp, np), v128.load(gp)))
+    }
+  } else if (runsPerGroup == 2) {
+    // groups of 64: the group's two runs unrolled (no inner loop), summed before the group scale
+    for (let g = 0; g < groups; g++, wp += 256, xp += xRun << 1, sp += 8, np += 8, gp += 16) {
+      const pair = f32x4.add(run<V>(wp, xp, sp, np), run<V>(wp + 128, xp + xRun, sp + 4, np + 4))
+      acc = f32x4.add(acc, f32x4.mul(pair, v128.load(gp)))
+    }
+  } else {
+    for (let g = 0; g < groups; g++, gp += 16) {
+      let accG = f32x4.splat(0)
+      for (let r = 0; r < runsPerGroup; r++, wp += 128, xp += xRun, sp += 4, np += 4) accG = f32x4.add(accG, run<V>(wp, xp, sp, np))
+      acc = f32x4.add(acc, f32x4.mul(accG, v128.load(gp)))
+    }
   }
   return acc
 }
 
 // @ts-ignore: decorator
 @inline function matmul<V>(out: usize, w: usize, scales: usize, rows: i32, cols: i32, group: i32,
-  xq: usize, xs: usize, T: i32): void {
+  xq: usize, xs: usize, nsum: usize, T: i32): void {
   const gp = (group + 31) & ~31
   const groups = cols / group
   const padded = <usize>(groups * gp)
   const runs = <usize>(padded >> 5)
   const stride = padded << 2 // bytes per 4-row block
   const sStride = <usize>groups << 4
-  // A token tile whose int8 activations stay in L2 while each weight block is swept over it.
-  const tile = max(1, <i32>(<usize>262144 / padded))
+  const xRow = isRelaxed<V>() ? padded << 1 : padded
+  // A token tile whose activations stay in L2 while each weight block is swept over it.
+  const tile = max(1, <i32>(<usize>262144 / xRow))
   for (let t0 = 0; t0 < T; t0 += tile) {
     const t1 = min(T, t0 + tile)
     for (let r = 0; r < rows; r += 4) {
       const wb = w + <usize>(r >> 2) * stride
       const sb = scales + <usize>(r >> 2) * sStride
       for (let t = t0; t < t1; t++) {
-        const v = block<V>(wb, sb, xq + <usize>t * padded, xs + <usize>t * runs * 4, groups, gp >> 5)
+        const v = block<V>(wb, sb, xq + <usize>t * xRow, xs + <usize>t * runs * 4, nsum + <usize>t * runs * 4, groups, gp >> 5)
         storeLanes(out + ((<usize>t * <usize>rows + <usize>r) << 2), v, rows - r)
       }
     }
@@ -90,20 +141,21 @@ import { hsum4i, isRelaxed, Plain, Relaxed, storeLanes } from './simd'
 
 /** out[rows] = W · x̂ for one token (x̂: the quantised activations). */
 export function matvec_q8_f32(out: usize, w: usize, scales: usize, rows: i32, cols: i32, group: i32, xq: usize, xs: usize): void {
-  matmul<Plain>(out, w, scales, rows, cols, group, xq, xs, 1)
+  matmul<Plain>(out, w, scales, rows, cols, group, xq, xs, 0, 1)
 }
 
 /** out[T, rows] = x̂[T, cols] · Wᵀ, token-tiled. */
 export function matmul_q8_f32(out: usize, w: usize, scales: usize, rows: i32, cols: i32, group: i32, xq: usize, xs: usize, T: i32): void {
-  matmul<Plain>(out, w, scales, rows, cols, group, xq, xs, T)
+  matmul<Plain>(out, w, scales, rows, cols, group, xq, xs, 0, T)
 }
 
-export function matvec_q8_f32_relaxed(out: usize, w: usize, scales: usize, rows: i32, cols: i32, group: i32, xq: usize, xs: usize): void {
-  matmul<Relaxed>(out, w, scales, rows, cols, group, xq, xs, 1)
+/** Relaxed variants take sign_split_i8's xsign and nsum instead of xq. */
+export function matvec_q8_f32_relaxed(out: usize, w: usize, scales: usize, rows: i32, cols: i32, group: i32, xsign: usize, xs: usize, nsum: usize): void {
+  matmul<Relaxed>(out, w, scales, rows, cols, group, xsign, xs, nsum, 1)
 }
 
-export function matmul_q8_f32_relaxed(out: usize, w: usize, scales: usize, rows: i32, cols: i32, group: i32, xq: usize, xs: usize, T: i32): void {
-  matmul<Relaxed>(out, w, scales, rows, cols, group, xq, xs, T)
+export function matmul_q8_f32_relaxed(out: usize, w: usize, scales: usize, rows: i32, cols: i32, group: i32, xsign: usize, xs: usize, nsum: usize, T: i32): void {
+  matmul<Relaxed>(out, w, scales, rows, cols, group, xsign, xs, nsum, T)
 }
 
 /** out[i, :] = scale · q for row ids[i] (i32[n]). */

@@ -64,13 +64,13 @@ for (const [label, create] of backends) {
     const k = await create()
 
     describe('matmul', () => {
-      const shapes: Array<[number, number]> = [[1, 7], [3, 33], [5, 65], [17, 160], [4, 32], [8960, 1600]]
+      const shapes: Array<[number, number]> = [[1, 7], [3, 33], [5, 65], [17, 160], [4, 32], [6, 192], [8960, 1600]]
       const sources = (rows: number, cols: number, rand: () => number): MatrixSource[] => {
         const f32: F32Source = { format: 'f32', rows, cols, data: randomArray(rand, rows * cols, 0.5) }
         const out: MatrixSource[] = [f32, quantizeQ8(f32, cols % 32 === 0 ? 32 : cols)] // odd cols: one group per row
         if (cols % 32 === 0) out.push(quantizeQ4(f32, 32))
         if (cols % 32 === 0 && cols !== 32) out.push(quantizeQ8(f32, cols)) // per-row scales
-        if (cols % 64 === 0) out.push(quantizeQ4(f32, 64))
+        if (cols % 64 === 0) out.push(quantizeQ8(f32, 64), quantizeQ4(f32, 64)) // groups of two runs (int8 bundles use 64)
         return out
       }
       for (const [rows, cols] of shapes) {

@@ -54,8 +54,9 @@ interface KernelExports {
 }
 interface RelaxedExports extends KernelExports {
   relaxed_dot_probe(out: Ptr, a: Ptr, b: Ptr, c: Ptr): void
-  matvec_q8_f32_relaxed: KernelExports['matvec_q8_f32']
-  matmul_q8_f32_relaxed: KernelExports['matmul_q8_f32']
+  sign_split_i8(xq: Ptr, n: number, xsign: Ptr, nsum: Ptr): void
+  matvec_q8_f32_relaxed(out: Ptr, w: Ptr, s: Ptr, rows: number, cols: number, group: number, xsign: Ptr, xs: Ptr, nsum: Ptr): void
+  matmul_q8_f32_relaxed(out: Ptr, w: Ptr, s: Ptr, rows: number, cols: number, group: number, xsign: Ptr, xs: Ptr, nsum: Ptr, T: number): void
   matvec_q4_f32_relaxed: KernelExports['matvec_q4_f32']
   matmul_q4_f32_relaxed: KernelExports['matmul_q4_f32']
 }
@@ -306,9 +307,15 @@ class WasmKernels implements Kernels {
       const x16 = m.format === 'q4' && !this.relaxed ? s.scratch(T * padded * 2) : 0
       this.x.quantize_rows_i8(xp, T, cols, group, xq, xs, xsum, x16)
       const r = this.x as RelaxedExports
-      if (m.format === 'q8') {
-        if (T === 1) (this.relaxed ? r.matvec_q8_f32_relaxed : r.matvec_q8_f32)(o, m.weights, m.scales, rows, cols, group, xq, xs)
-        else (this.relaxed ? r.matmul_q8_f32_relaxed : r.matmul_q8_f32)(o, m.weights, m.scales, rows, cols, group, xq, xs, T)
+      if (m.format === 'q8' && this.relaxed) {
+        // |x| and the sign masks once per call (kernels/matmul_q8.ts sign_split_i8); xsum is reused for Σ_{x<0} |x|
+        const xsign = s.scratch(T * padded * 2)
+        r.sign_split_i8(xq, T * padded, xsign, xsum)
+        if (T === 1) r.matvec_q8_f32_relaxed(o, m.weights, m.scales, rows, cols, group, xsign, xs, xsum)
+        else r.matmul_q8_f32_relaxed(o, m.weights, m.scales, rows, cols, group, xsign, xs, xsum, T)
+      } else if (m.format === 'q8') {
+        if (T === 1) r.matvec_q8_f32(o, m.weights, m.scales, rows, cols, group, xq, xs)
+        else r.matmul_q8_f32(o, m.weights, m.scales, rows, cols, group, xq, xs, T)
       } else {
         const xin = this.relaxed ? xq : x16
         if (T === 1) (this.relaxed ? r.matvec_q4_f32_relaxed : r.matvec_q4_f32)(o, m.weights, m.scales, rows, cols, group, xin, xs, xsum)
