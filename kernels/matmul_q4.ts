@@ -4,7 +4,8 @@
 // Must not import: anything but ./simd.
 //
 // w = scale · (q − 8), so dot(x, w) = scale · (dot(x, q) − 8·Σx): the raw nibbles 0..15 are used
-// directly and Σx comes once per activation group from quantize_rows_i8.
+// directly and Σx comes once per activation group from quantize_rows_i8 (the kernels overwrite
+// those sums with the correction −8·Σx they start each run from).
 //
 // Layout (wasm/layout.ts): rows in blocks of 4; block b holds cols/32 chunks of 64 bytes; chunk c is
 // [row 4b+r][16 bytes], and byte i of a row holds column 32c+i in its low nibble and column 32c+16+i
@@ -51,7 +52,9 @@ const ROWS = memory.data(64, 16)
  */
 // @ts-ignore: decorator
 @inline function run<V>(wp: usize, xp: usize, sp: usize, np: usize): v128 {
-  let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0)
+  // every row's accumulator starts from the run's zero-point correction (lane 0; matmul's prologue)
+  const c = v128.load32_zero(np)
+  let a0 = c, a1 = c, a2 = c, a3 = c
   if (isRelaxed<V>()) {
     const xlo = v128.load(xp)
     const xhi = v128.load(xp, 16)
@@ -66,15 +69,13 @@ const ROWS = memory.data(64, 16)
     const X1 = v128.load(xp, 16)
     const X2 = v128.load(xp, 32)
     const X3 = v128.load(xp, 48)
-    for (let r: usize = 0; r < 64; r += 16) v128.store(ROWS + r, dot32(i32x4.splat(0), v128.load(wp + r), X0, X1, X2, X3))
+    for (let r: usize = 0; r < 64; r += 16) v128.store(ROWS + r, dot32(c, v128.load(wp + r), X0, X1, X2, X3))
     a0 = v128.load(ROWS)
     a1 = v128.load(ROWS, 16)
     a2 = v128.load(ROWS, 32)
     a3 = v128.load(ROWS, 48)
   }
-  // Σx·8 (relaxed) or Σx·8·256 (plain: its dots carry 256, removed once per block in `block`)
-  const d = i32x4.sub(hsum4i(a0, a1, a2, a3), i32x4.splat(load<i32>(np) << (isRelaxed<V>() ? 3 : 11)))
-  return f32x4.mul(f32x4.convert_i32x4_s(d), f32x4.splat(load<f32>(sp)))
+  return f32x4.mul(f32x4.convert_i32x4_s(hsum4i(a0, a1, a2, a3)), f32x4.splat(load<f32>(sp)))
 }
 
 /**
@@ -109,6 +110,10 @@ const ROWS = memory.data(64, 16)
   const stride = <usize>cols << 1 // bytes per 4-row block: 4 rows · cols / 2
   const sStride = <usize>groups << 4
   const xRow = isRelaxed<V>() ? <usize>cols : <usize>cols << 1
+  // dot(x, q − 8) = dot(x, q) − 8·Σx: each run's Σq becomes −8·Σq (relaxed) or −2048·Σq (plain: its
+  // dots carry 256), once per call instead of once per run of every block
+  const shift = isRelaxed<V>() ? 3 : 11
+  for (let i: usize = 0; i < <usize>T * runs; i++) store<i32>(xsum + (i << 2), -(load<i32>(xsum + (i << 2)) << shift))
   const tile = max(1, <i32>(<usize>262144 / xRow))
   for (let t0 = 0; t0 < T; t0 += tile) {
     const t1 = min(T, t0 + tile)
@@ -123,7 +128,10 @@ const ROWS = memory.data(64, 16)
   }
 }
 
-/** out[rows] = W · x̂ for one token; x16: permuted i16 activations, xs / xsum: per-32 scales and Σq. */
+/**
+ * out[rows] = W · x̂ for one token; x16: permuted i16 activations, xs / xsum: per-32 scales and Σq
+ * (xsum is overwritten: it is the caller's scratch for this call).
+ */
 export function matvec_q4_f32(out: usize, w: usize, scales: usize, rows: i32, cols: i32, group: i32, x16: usize, xs: usize, xsum: usize): void {
   matmul<Plain>(out, w, scales, rows, cols, group, x16, xs, xsum, 1)
 }
