@@ -207,7 +207,7 @@ let workerdVersion: string | undefined
 let workerdKernels: KernelRow[] | undefined
 let ortWorkerd: OrtRow[] | undefined
 if (!flag('--no-workerd')) {
-  log('(d) end to end inside workerd (Miniflare), relaxed SIMD where available')
+  log('(d) inside workerd (Miniflare), relaxed SIMD where available: the kernels beside ORT shape by shape, then end to end')
   const { build } = await import('esbuild')
   const outDir = join(ROOT, '.tmp/bench-worker')
   mkdirSync(outDir, { recursive: true })
