@@ -3,14 +3,15 @@
 // streaming read bandwidth) and beside onnxruntime-web (wasm, 1 thread) on the same shapes.
 // Run alone it prints a table and writes bench/results-kernels.json (flags: --quick: one shape,
 // writes nothing; --no-ort; --json: print the result as JSON only); scripts/bench.ts imports it. Under `node --experimental-wasm-relaxed-simd --no-liftoff` it measures the relaxed build.
-// Owns: the tiny ONNX graphs (protobuf written by hand below) and the timing loop.
-// Must not import: worker/.
+// Owns: the timing loop and the Node runs (the ONNX graphs and seeded data: scripts/ort-graphs.ts,
+// shared with the bench worker that runs them inside workerd). Must not import: worker/.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import * as ort from 'onnxruntime-web'
 import type { MatrixSource } from '../src/backend.ts'
 import { createWasmKernels } from '../wasm/loader.ts'
 import { compileKernels } from './asc.ts'
+import { GROUP, ortModel, randomBytes, randomF32 } from './ort-graphs.ts'
 
 export const SHAPES: Array<[string, number, number]> = [
   // [name, cols (in), rows (out)]
@@ -21,7 +22,6 @@ export const SHAPES: Array<[string, number, number]> = [
   ['down 5504→1600', 5504, 1600],
   ['logits 1600→32001', 1600, 32001],
 ]
-const GROUP = 32
 
 /** Process CPU time in ms (user + system): unlike the wall clock, not stretched by other processes on a shared machine. */
 export const cpuClock = () => {
@@ -49,25 +49,6 @@ export async function timeIt(fn: () => unknown | Promise<unknown>, clock: () => 
   return samples.sort((a, b) => a - b)[3]
 }
 
-function rand(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (Math.imul(a ^ (a >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0
-    return a / 2 ** 32
-  }
-}
-function randomF32(n: number, seed: number): Float32Array {
-  const r = rand(seed)
-  const a = new Float32Array(n)
-  for (let i = 0; i < n; i++) a[i] = r() - 0.5
-  return a
-}
-function randomBytes(n: number, seed: number): Uint8Array {
-  const r = rand(seed)
-  const a = new Uint8Array(n)
-  for (let i = 0; i < n; i++) a[i] = (r() * 256) | 0
-  return a
-}
 /** Random sources of each format (the bench measures speed, so no real quantisation needed). */
 function sources(rows: number, cols: number): MatrixSource[] {
   const scales = randomF32((rows * cols) / GROUP, 3).map((v) => 0.01 + Math.abs(v) * 0.01)
@@ -121,99 +102,6 @@ export async function measureLimits(binary?: Uint8Array<ArrayBuffer>, clock?: ()
   }
 }
 
-// ---- onnxruntime-web: the same shapes as tiny ONNX graphs -------------------------------------
-
-/** Minimal protobuf writer: varints, length-delimited fields. */
-class Proto {
-  private readonly parts: Uint8Array[] = []
-  private varint(v: number): void {
-    const bytes: number[] = []
-    while (v >= 0x80) {
-      bytes.push((v % 0x80) | 0x80)
-      v = Math.floor(v / 0x80)
-    }
-    bytes.push(v)
-    this.parts.push(Uint8Array.from(bytes))
-  }
-  int(field: number, v: number): this {
-    this.varint(field * 8)
-    this.varint(v)
-    return this
-  }
-  bytes(field: number, b: Uint8Array): this {
-    this.varint(field * 8 + 2)
-    this.varint(b.length)
-    this.parts.push(b)
-    return this
-  }
-  str(field: number, s: string): this {
-    return this.bytes(field, new TextEncoder().encode(s))
-  }
-  msg(field: number, m: Proto): this {
-    return this.bytes(field, m.finish())
-  }
-  finish(): Uint8Array {
-    const out = new Uint8Array(this.parts.reduce((n, p) => n + p.length, 0))
-    let o = 0
-    for (const p of this.parts) {
-      out.set(p, o)
-      o += p.length
-    }
-    return out
-  }
-}
-const ONNX = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6 }
-const tensor = (name: string, type: number, dims: number[], raw: ArrayBufferView) => {
-  const t = new Proto()
-  for (const d of dims) t.int(1, d)
-  return t.int(2, type).str(8, name).bytes(9, new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength))
-}
-const valueInfo = (name: string, type: number, dims: number[]) => {
-  const shape = new Proto()
-  for (const d of dims) shape.msg(1, new Proto().int(1, d))
-  return new Proto().str(1, name).msg(2, new Proto().msg(1, new Proto().int(1, type).msg(2, shape)))
-}
-function onnxModel(op: string, domain: string, inputs: string[], attrs: Record<string, number>, initializers: Proto[],
-  graphInputs: Proto[], output: Proto): Uint8Array {
-  const node = new Proto()
-  for (const i of inputs) node.str(1, i)
-  node.str(2, 'Y').str(3, op).str(4, op)
-  for (const [name, value] of Object.entries(attrs)) node.msg(5, new Proto().str(1, name).int(3, value).int(20, 2))
-  if (domain) node.str(7, domain)
-  const graph = new Proto().msg(1, node).str(2, 'bench')
-  for (const t of initializers) graph.msg(5, t)
-  for (const g of graphInputs) graph.msg(11, g)
-  graph.msg(12, output)
-  const model = new Proto().int(1, 8).msg(8, new Proto().str(1, '').int(2, 17))
-  if (domain) model.msg(8, new Proto().str(1, domain).int(2, 1))
-  return model.msg(7, graph).finish()
-}
-
-/** ORT graphs for one shape: fp32 MatMul, int8 MatMulInteger, int4 MatMulNBits (block 32). */
-function ortModels(rows: number, cols: number): Record<'f32' | 'q8' | 'q4', { model: Uint8Array; feeds: Record<string, ort.Tensor> }> {
-  const K = cols
-  const N = rows
-  return {
-    f32: {
-      model: onnxModel('MatMul', '', ['A', 'B'], {}, [tensor('B', ONNX.FLOAT, [K, N], randomF32(K * N, 5))],
-        [valueInfo('A', ONNX.FLOAT, [1, K])], valueInfo('Y', ONNX.FLOAT, [1, N])),
-      feeds: { A: new ort.Tensor('float32', randomF32(K, 6), [1, K]) },
-    },
-    q8: {
-      model: onnxModel('MatMulInteger', '', ['A', 'B'], {}, [tensor('B', ONNX.INT8, [K, N], new Int8Array(randomBytes(K * N, 7).buffer))],
-        [valueInfo('A', ONNX.UINT8, [1, K])], valueInfo('Y', ONNX.INT32, [1, N])),
-      feeds: { A: new ort.Tensor('uint8', randomBytes(K, 8), [1, K]) },
-    },
-    q4: {
-      model: onnxModel('MatMulNBits', 'com.microsoft', ['A', 'B', 'scales'], { K, N, bits: 4, block_size: GROUP },
-        [tensor('B', ONNX.UINT8, [N, K / GROUP, GROUP / 2], randomBytes((N * K) / 2, 9)),
-          tensor('scales', ONNX.FLOAT, [(N * K) / GROUP], randomF32((N * K) / GROUP, 10))],
-        [valueInfo('A', ONNX.FLOAT, [1, K])], valueInfo('Y', ONNX.FLOAT, [1, N])),
-      feeds: { A: new ort.Tensor('float32', randomF32(K, 11), [1, K]) },
-    },
-  }
-}
-
 // ---- run --------------------------------------------------------------------------------------
 
 export interface KernelRow {
@@ -252,7 +140,6 @@ export async function benchKernels(limits: Limits, options: KernelBenchOptions =
     // one backend per shape (prepared matrices live as long as their backend)
     const k = await createWasmKernels({ memoryBytes: Math.ceil((bytes * 1.1 + (64 << 20)) / 65536) * 65536 })
     backend = k.name
-    const models = options.ort === false ? undefined : ortModels(outRows, cols)
     for (const src of srcs) {
       const w = k.prepareMatrix(src)
       const Ts = src.rows === 5504 && src.cols === 1600 ? [1, ...(options.prefillT ?? [64])] : [1]
@@ -263,10 +150,11 @@ export async function benchKernels(limits: Limits, options: KernelBenchOptions =
         const seconds = await timeIt(() => k.matmul(out, x, w, T))
         const flops = 2 * T * outRows * cols
         const row: KernelRow = { shape, rows: outRows, cols, format: src.format, T, ms: seconds * 1e3, gflops: flops / seconds / 1e9, gbs: w.bytes / seconds / 1e9 }
-        if (models && T === 1) {
+        if (options.ort !== false && T === 1) {
           try {
-            const { model, feeds } = models[src.format]
+            const { model, input } = ortModel(src.format, outRows, cols)
             const session = await ort.InferenceSession.create(model, { executionProviders: ['wasm'], graphOptimizationLevel: 'disabled' })
+            const feeds = { A: new ort.Tensor(input.type, input.data, input.dims) }
             const ortSeconds = await timeIt(() => session.run(feeds))
             await session.release()
             row.ortMs = ortSeconds * 1e3

@@ -2,9 +2,12 @@
 // a tiny Worker that scripts/bench.ts bundles and runs in Miniflare. It loads a model folder (HF
 // checkpoint or bundle) through the FILES service binding (served by the Node host), builds the
 // kernels from the imported, precompiled .wasm modules (relaxed SIMD when workerd has it, which it
-// does by default), and answers GET /run?dir=…&memory=…&prompt=…&decode=…&reps=… with JSON, and
+// does by default), and answers GET /run?dir=…&memory=…&prompt=…&decode=…&reps=… with JSON,
 // GET /kernels?shapes=[[name, cols, rows], …] with the q8 / q4 matvec speed at T = 1 (random
-// weights, group 32): the relaxed dot there is the one workerd compiles (vpdpbusd on AVX-VNNI).
+// weights, group 32): the relaxed dot there is the one workerd compiles (vpdpbusd on AVX-VNNI), and
+// GET /ort?shapes=… with onnxruntime-web's f32 / q8 / q4 speed at M = 1 on the same shapes inside
+// workerd (wasm backend, 1 thread, no proxy; graphs from scripts/ort-graphs.ts; the ORT wasm module
+// imported precompiled and handed over by scripts/ort-wasm-factory.ts), timed by the same timeIt.
 // Owns: the bench worker. Must not import: worker/, Node built-ins.
 import type { MatrixSource } from '../src/backend.ts'
 import type { CheckpointSource } from '../src/checkpoint.ts'
@@ -15,25 +18,27 @@ import simd from './kernels-simd.wasm'
 // @ts-expect-error: as above
 import relaxed from './kernels-relaxed.wasm'
 import { measureModel } from './bench-e2e.ts'
+import * as ort from 'onnxruntime-web/wasm'
+import { ortModel, type Format, type OrtRow } from './ort-graphs.ts'
 
 interface Env {
   FILES: { fetch(input: string, init?: RequestInit): Promise<Response> }
 }
 
-/** Median seconds per call: batches of ≥ 20 ms, 5 batches after a warm-up. */
-function timeIt(fn: () => void): number {
-  fn()
+/** Median seconds per call: batches of ≥ 20 ms, 5 batches after a warm-up. Awaits each call (ORT's run is async). */
+async function timeIt(fn: () => unknown): Promise<number> {
+  await fn()
   let reps = 1
   for (;;) {
     const t0 = performance.now()
-    for (let i = 0; i < reps; i++) fn()
+    for (let i = 0; i < reps; i++) await fn()
     if (performance.now() - t0 >= 20) break
     reps *= 2
   }
   const samples: number[] = []
   for (let b = 0; b < 5; b++) {
     const t0 = performance.now()
-    for (let i = 0; i < reps; i++) fn()
+    for (let i = 0; i < reps; i++) await fn()
     samples.push((performance.now() - t0) / reps / 1000)
   }
   return samples.sort((a, b) => a - b)[2]
@@ -59,7 +64,7 @@ async function kernelRows(shapes: Array<[string, number, number]>): Promise<unkn
       const x = kernels.alloc(cols)
       for (let i = 0; i < cols; i++) x[i] = rand() - 0.5
       const out = kernels.alloc(outRows)
-      const seconds = timeIt(() => kernels.matmul(out, x, w, 1))
+      const seconds = await timeIt(() => kernels.matmul(out, x, w, 1))
       const flops = 2 * outRows * cols
       rows.push({ shape, rows: outRows, cols, format: src.format, T: 1, backend: kernels.name, ms: seconds * 1e3, gflops: flops / seconds / 1e9, gbs: w.bytes / seconds / 1e9 })
     }
@@ -67,12 +72,40 @@ async function kernelRows(shapes: Array<[string, number, number]>): Promise<unkn
   return rows
 }
 
+/** onnxruntime-web at M = 1, one session per shape × precision; a row carries `error` where ORT failed. */
+async function ortRows(shapes: Array<[string, number, number]>): Promise<OrtRow[]> {
+  ort.env.wasm.numThreads = 1
+  ort.env.wasm.proxy = false
+  ort.env.wasm.wasmPaths = { mjs: './ort-wasm-factory.js' }
+  ort.env.logLevel = 'error'
+  const rows: OrtRow[] = []
+  for (const [shape, cols, outRows] of shapes) {
+    for (const format of ['f32', 'q8', 'q4'] as Format[]) {
+      const flops = 2 * outRows * cols
+      try {
+        const { model, input } = ortModel(format, outRows, cols)
+        const session = await ort.InferenceSession.create(model, { executionProviders: ['wasm'], graphOptimizationLevel: 'disabled' })
+        const feeds = { A: new ort.Tensor(input.type, input.data, input.dims) }
+        const seconds = await timeIt(() => session.run(feeds))
+        await session.release()
+        rows.push({ shape, rows: outRows, cols, format, ms: seconds * 1e3, gflops: flops / seconds / 1e9 })
+      } catch (e) {
+        rows.push({ shape, rows: outRows, cols, format, error: String((e as Error).message ?? e).split('\n')[0] })
+      }
+    }
+  }
+  return rows
+}
+
+const ENDPOINTS: Record<string, (shapes: Array<[string, number, number]>) => Promise<unknown[]>> = { '/kernels': kernelRows, '/ort': ortRows }
+
 export default {
   async fetch(request: Request, env: Env): Promise<Response> {
     const url = new URL(request.url)
-    if (url.pathname === '/kernels') {
+    const endpoint = ENDPOINTS[url.pathname]
+    if (endpoint) {
       try {
-        return Response.json(await kernelRows(JSON.parse(url.searchParams.get('shapes') ?? '[]')))
+        return Response.json(await endpoint(JSON.parse(url.searchParams.get('shapes') ?? '[]')))
       } catch (e) {
         return Response.json({ error: String((e as Error).stack ?? e) }, { status: 500 })
       }
