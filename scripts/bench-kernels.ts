@@ -76,11 +76,29 @@ export interface Limits {
    * AssemblyScript compiler ran, V8 keeps tiering up binaryen's wasm on background threads, which
    * process CPU time counts (measured here: half the peak).
    */
-  cpu?: { peakGflops: number; streamGBs: number; stream32MiBGBs: number }
+  cpu?: { peakGflops: number; streamGBs: number; stream32MiBGBs: number; fmaGflops?: number }
+  /**
+   * The wasm f32x4 FMA peak (`f32x4.relaxed_madd`, kernels/limits_relaxed.ts), one core: the "wasm FMA
+   * peak" issue 3's roofline is defined against. Only engines with relaxed SIMD run it (workerd, Node
+   * with --experimental-wasm-relaxed-simd), so scripts/bench.ts measures it in a child process.
+   */
+  fmaGflops?: number
 }
 
 /** The limits module (kernels/limits.ts), compiled by AssemblyScript. */
 export const limitsModule = () => compileKernels('kernels/limits.ts', { relaxed: false })
+
+/** The relaxed-SIMD limits module (kernels/limits_relaxed.ts): the FMA peak. */
+export const limitsRelaxedModule = () => compileKernels('kernels/limits_relaxed.ts', { relaxed: true })
+
+/** The wasm FMA peak in GFLOP/s on the given clock (ms; default wall); needs an engine with relaxed SIMD. */
+export async function measureFmaPeak(binary: Uint8Array<ArrayBuffer>, clock?: () => number): Promise<number> {
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 1 })
+  const instance = await WebAssembly.instantiate(await WebAssembly.compile(binary), { env: { memory } })
+  const iters = 2_000_000
+  const seconds = await timeIt(() => (instance.exports as unknown as { peak_fma_f32(iters: number): number }).peak_fma_f32(iters), clock)
+  return (iters * 12 * 4 * 2) / seconds / 1e9
+}
 
 /** Limits on the given clock (ms; default wall), from the compiled limits module (default: compiled here). */
 export async function measureLimits(binary?: Uint8Array<ArrayBuffer>, clock?: () => number): Promise<Limits> {
