@@ -224,9 +224,9 @@ for (const [label, create] of backends) {
       }
     })
 
-    it('causalConv + SiLU continues from its state (K = 4 and 3; E = 7, 33, 3200)', () => {
+    it('causalConv + SiLU continues from its state (K = 4 and 3; E = 3, 7, 33, 3200)', () => {
       const rand = seeded(17)
-      for (const [T, E, K, withBias] of [[1, 7, 4, true], [2, 33, 4, false], [6, 33, 3, true], [5, 3200, 4, true]] as const) {
+      for (const [T, E, K, withBias] of [[1, 7, 4, true], [2, 33, 4, false], [6, 33, 3, true], [5, 3200, 4, true], [2, 3, 4, true]] as const) {
         const x = randomArray(rand, T * E, 2)
         const weight = randomArray(rand, E * K)
         const bias = withBias ? randomArray(rand, E) : null
@@ -242,9 +242,9 @@ for (const [label, create] of backends) {
       }
     })
 
-    it('selectiveScan with z gating (N = 16 and 5; E = 7, 33, 3200)', () => {
+    it('selectiveScan with z gating (N = 16, 20, 5, 3; E = 4, 5, 6, 7, 33, 3200)', () => {
       const rand = seeded(19)
-      for (const [T, E, N] of [[1, 7, 16], [4, 33, 5], [3, 3200, 16], [9, 5, 16]]) {
+      for (const [T, E, N] of [[1, 7, 16], [4, 33, 5], [3, 3200, 16], [9, 5, 16], [2, 6, 20], [1, 4, 3]]) {
         const u = randomArray(rand, T * E, 2)
         // some above the softplus threshold, some far below it (Δ ≈ e^−25: softplus4's exact log1p branch)
         const dt = randomArray(rand, T * E, 3).map((v, i) => (i % 11 === 0 ? v + 21 : i % 7 === 3 ? v - 25 : v))
