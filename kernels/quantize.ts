@@ -8,6 +8,72 @@
 // 127, q = round(x / scale) ∈ [−127, 127] (never −128, so |q| fits the relaxed dot's 7-bit operand),
 // padding is 0. Per group we also keep Σq (the int4 kernels need dot(x, q − 8) = dot(x, q) − 8·Σx).
 
+/** q = round-to-nearest-even(x · inv) as i32 lanes: adding 1.5·2²³ rounds, the low mantissa bits are q. */
+// @ts-ignore: decorator
+@inline function round4(x: v128, inv: v128): v128 {
+  return i32x4.sub(f32x4.add(f32x4.mul(x, inv), f32x4.splat(12582912.0)), i32x4.splat(0x4b400000))
+}
+
+/**
+ * One run of 32 real columns at src, vectorised: 32 i8 at q, the permuted i16 copy at o16 unless
+ * o16 = 0 (see quantize_rows_i8), the scale at scaleAt and Σq at sumAt.
+ */
+// @ts-ignore: decorator
+@inline function run32(src: usize, q: usize, o16: usize, scaleAt: usize, sumAt: usize): void {
+  let m = f32x4.abs(v128.load(src))
+  for (let j = 16; j < 128; j += 16) m = f32x4.pmax(m, f32x4.abs(v128.load(src + <usize>j)))
+  m = f32x4.pmax(m, i32x4.shuffle(m, m, 2, 3, 0, 1))
+  const maxAbs = f32x4.extract_lane(f32x4.pmax(m, i32x4.shuffle(m, m, 1, 0, 3, 2)), 0)
+  const inv = f32x4.splat(maxAbs > 0 ? <f32>127.0 / maxAbs : 0)
+  const q0 = round4(v128.load(src), inv)
+  const q1 = round4(v128.load(src, 16), inv)
+  const q2 = round4(v128.load(src, 32), inv)
+  const q3 = round4(v128.load(src, 48), inv)
+  const q4 = round4(v128.load(src, 64), inv)
+  const q5 = round4(v128.load(src, 80), inv)
+  const q6 = round4(v128.load(src, 96), inv)
+  const q7 = round4(v128.load(src, 112), inv)
+  const a = i16x8.narrow_i32x4_s(q0, q1) // q[0..7] as i16
+  const b = i16x8.narrow_i32x4_s(q2, q3)
+  const c = i16x8.narrow_i32x4_s(q4, q5)
+  const d = i16x8.narrow_i32x4_s(q6, q7)
+  v128.store(q, i8x16.narrow_i16x8_s(a, b))
+  v128.store(q, i8x16.narrow_i16x8_s(c, d), 16)
+  if (o16 != 0) {
+    v128.store(o16, i16x8.shl(i8x16.shuffle(a, b, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29), 8))
+    v128.store(o16, i16x8.shl(i8x16.shuffle(c, d, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29), 4), 16)
+    v128.store(o16, i8x16.shuffle(a, b, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31), 32)
+    v128.store(o16, i16x8.shl(i8x16.shuffle(c, d, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31), 8), 48)
+  }
+  let sv = i32x4.add(i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)), i32x4.add(i32x4.add(q4, q5), i32x4.add(q6, q7)))
+  sv = i32x4.add(sv, i32x4.shuffle(sv, sv, 2, 3, 0, 1))
+  store<i32>(sumAt, i32x4.extract_lane(i32x4.add(sv, i32x4.shuffle(sv, sv, 1, 0, 3, 2)), 0))
+  store<f32>(scaleAt, maxAbs / <f32>127.0)
+}
+
+/** The same for a run of n < 32 real columns (groups that are not a multiple of 32), scalar; padding is 0. */
+// @ts-ignore: decorator
+@inline function runPartial(src: usize, n: i32, q: usize, o16: usize, scaleAt: usize, sumAt: usize): void {
+  let maxAbs: f32 = 0
+  for (let j = 0; j < n; j++) maxAbs = max(maxAbs, abs(load<f32>(src + (<usize>j << 2))))
+  const inv: f32 = maxAbs > 0 ? <f32>127.0 / maxAbs : 0
+  let sum = 0
+  for (let j = 0; j < 32; j++) {
+    const v = j < n ? <i32>nearest(load<f32>(src + (<usize>j << 2)) * inv) : 0
+    store<i8>(q + <usize>j, <i8>v)
+    sum += v
+  }
+  store<f32>(scaleAt, maxAbs / <f32>127.0)
+  store<i32>(sumAt, sum)
+  if (o16 == 0) return
+  for (let j = 0; j < 8; j++) {
+    store<i16>(o16 + (<usize>j << 1), <i16>(<i32>load<i8>(q + <usize>(2 * j)) << 8))
+    store<i16>(o16 + (<usize>(8 + j) << 1), <i16>(<i32>load<i8>(q + <usize>(16 + 2 * j)) << 4))
+    store<i16>(o16 + (<usize>(16 + j) << 1), load<i8>(q + <usize>(2 * j + 1)))
+    store<i16>(o16 + (<usize>(24 + j) << 1), <i16>(<i32>load<i8>(q + <usize>(17 + 2 * j)) << 8))
+  }
+}
+
 /**
  * Quantises x[T, cols] to xq[T, colsPadded] (i8), scales[T, colsPadded / 32] (f32) and
  * sums[T, colsPadded / 32] (i32). When x16 ≠ 0 it also writes x16[T, colsPadded] (i16) with each
@@ -33,28 +99,11 @@ export function quantize_rows_i8(
       const within = p0 - g * gp
       const n = min(32, group - within) // real columns in this run
       const src = xRow + (<usize>(g * group + within) << 2)
-      let maxAbs: f32 = 0
-      for (let j = 0; j < n; j++) maxAbs = max(maxAbs, abs(load<f32>(src + (<usize>j << 2))))
-      const inv: f32 = maxAbs > 0 ? <f32>127.0 / maxAbs : 0
       const q = qRow + <usize>p0
-      let sum = 0
-      for (let j = 0; j < 32; j++) {
-        const v = j < n ? <i32>nearest(load<f32>(src + (<usize>j << 2)) * inv) : 0
-        store<i8>(q + <usize>j, <i8>v)
-        sum += v
-      }
       const s = <usize>(t * runs + run) << 2
-      store<f32>(scales + s, maxAbs / <f32>127.0)
-      store<i32>(sums + s, sum)
-      if (x16 != 0) {
-        const o = x16 + ((<usize>t * <usize>padded + <usize>p0) << 1)
-        for (let j = 0; j < 8; j++) {
-          store<i16>(o + (<usize>j << 1), <i16>(<i32>load<i8>(q + <usize>(2 * j)) << 8))
-          store<i16>(o + (<usize>(8 + j) << 1), <i16>(<i32>load<i8>(q + <usize>(16 + 2 * j)) << 4))
-          store<i16>(o + (<usize>(16 + j) << 1), load<i8>(q + <usize>(2 * j + 1)))
-          store<i16>(o + (<usize>(24 + j) << 1), <i16>(<i32>load<i8>(q + <usize>(17 + 2 * j)) << 8))
-        }
-      }
+      const o16 = x16 != 0 ? x16 + ((<usize>t * <usize>padded + <usize>p0) << 1) : 0
+      if (n == 32) run32(src, q, o16, scales + s, sums + s)
+      else runPartial(src, n, q, o16, scales + s, sums + s)
     }
   }
 }

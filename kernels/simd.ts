@@ -1,5 +1,6 @@
 // Shared SIMD helpers for the kernels: horizontal sums, tail loads, a vector exp and SiLU.
-// Owns: nothing exported to the host; every function here is inlined into a kernel.
+// Owns: nothing exported to the host (every function here is inlined into a kernel); a static
+// table of the vector math's constants.
 // Must not import: anything (AssemblyScript std builtins only).
 
 /** Sums of four vectors at once: [Σa0, Σa1, Σa2, Σa3] (a 4×4 transpose-add, f32 lanes). */
@@ -46,32 +47,54 @@
   if (n > 2) store<f32>(ptr, f32x4.extract_lane(v, 2), 8)
 }
 
+// V8 (x64) rebuilds a v128 constant at every use (movabs, vmovq, vpunpcklqdq), never hoisted out of a
+// loop: in exp4 that was more than half the instructions. The constants of the vector math below
+// are broadcast from this table instead, one vbroadcastss each: K(i) is entry i in all four lanes.
+const TABLE = memory.data<f32>([
+  88.0, -87.33654, 1.44269504088896341, 12582912.0, 0.693359375, 2.12194440e-4, // 0–5: exp4 range reduction
+  1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1, // 6–11: exp4 polynomial
+  1.0, 0.5, 20.0, 1.41421356, // 12–15: one, half, softplus threshold, √2
+  7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1, 1.4249322787e-1, // 16–24: log4Unit polynomial
+  -1.6668057665e-1, 2.0000714765e-1, -2.4999993993e-1, 3.3333331174e-1,
+  -2.12194440e-4, // 25: −(ln 2 lo)
+])
+const EXP_BIAS = memory.data<i32>([127])
+const ONE = 12
+const HALF = 13
+// @ts-ignore: decorator
+@inline function K(i: i32): v128 {
+  return v128.load32_splat(TABLE + (<usize>i << 2))
+}
+
 /**
  * e^x per lane (Cephes expf: range reduction by ln 2 in two parts, degree-5 polynomial), relative
  * error ≈ 2 ulp. Inputs are clamped to [−87.34, 88]: below, the result is ≈ 1.2e−38 instead of a
- * denormal; above, e^88 instead of overflow.
+ * denormal; above, e^88 instead of overflow; NaN stays NaN. n = round(x·log2 e) comes from adding
+ * 1.5·2²³ (the f32 add rounds to nearest even, like f32x4.nearest), which also leaves n in the low
+ * mantissa bits, so 2ⁿ is that word + 127 shifted into the exponent: pmin/pmax and this trick are
+ * single x64 instructions where min/max/nearest/trunc_sat are sequences in V8.
  */
 // @ts-ignore: decorator
 @inline export function exp4(x: v128): v128 {
-  x = f32x4.max(f32x4.min(x, f32x4.splat(88.0)), f32x4.splat(-87.33654))
-  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504088896341)))
-  let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)))
-  r = f32x4.add(r, f32x4.mul(n, f32x4.splat(2.12194440e-4)))
-  let p = f32x4.splat(1.9875691500e-4)
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3))
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3))
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2))
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1))
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1))
-  p = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1.0))
-  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23)
-  return f32x4.mul(p, scale)
+  x = f32x4.pmax(f32x4.pmin(x, K(0)), K(1))
+  const shifted = f32x4.add(f32x4.mul(x, K(2)), K(3))
+  const n = f32x4.sub(shifted, K(3))
+  let r = f32x4.sub(x, f32x4.mul(n, K(4)))
+  r = f32x4.add(r, f32x4.mul(n, K(5)))
+  let p = K(6)
+  p = f32x4.add(f32x4.mul(p, r), K(7))
+  p = f32x4.add(f32x4.mul(p, r), K(8))
+  p = f32x4.add(f32x4.mul(p, r), K(9))
+  p = f32x4.add(f32x4.mul(p, r), K(10))
+  p = f32x4.add(f32x4.mul(p, r), K(11))
+  p = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), K(ONE))
+  return f32x4.mul(p, i32x4.shl(i32x4.add(shifted, v128.load32_splat(EXP_BIAS)), 23))
 }
 
 /** SiLU per lane: x · σ(x) = x / (1 + e^−x). */
 // @ts-ignore: decorator
 @inline export function silu4(x: v128): v128 {
-  return f32x4.div(x, f32x4.add(f32x4.splat(1.0), exp4(f32x4.neg(x))))
+  return f32x4.div(x, f32x4.add(K(ONE), exp4(f32x4.neg(x))))
 }
 
 /** Scalar SiLU, f32. */
@@ -95,23 +118,23 @@ export type Relaxed = i64
  */
 // @ts-ignore: decorator
 @inline function log4Unit(u: v128): v128 {
-  const big = f32x4.gt(u, f32x4.splat(1.41421356))
-  const f = f32x4.sub(v128.bitselect(f32x4.mul(u, f32x4.splat(0.5)), u, big), f32x4.splat(1.0))
-  const e = v128.and(f32x4.splat(1.0), big)
+  const big = f32x4.gt(u, K(15))
+  const f = f32x4.sub(v128.bitselect(f32x4.mul(u, K(HALF)), u, big), K(ONE))
+  const e = v128.and(K(ONE), big)
   const z = f32x4.mul(f, f)
-  let y = f32x4.splat(7.0376836292e-2)
-  y = f32x4.add(f32x4.mul(y, f), f32x4.splat(-1.1514610310e-1))
-  y = f32x4.add(f32x4.mul(y, f), f32x4.splat(1.1676998740e-1))
-  y = f32x4.add(f32x4.mul(y, f), f32x4.splat(-1.2420140846e-1))
-  y = f32x4.add(f32x4.mul(y, f), f32x4.splat(1.4249322787e-1))
-  y = f32x4.add(f32x4.mul(y, f), f32x4.splat(-1.6668057665e-1))
-  y = f32x4.add(f32x4.mul(y, f), f32x4.splat(2.0000714765e-1))
-  y = f32x4.add(f32x4.mul(y, f), f32x4.splat(-2.4999993993e-1))
-  y = f32x4.add(f32x4.mul(y, f), f32x4.splat(3.3333331174e-1))
+  let y = K(16)
+  y = f32x4.add(f32x4.mul(y, f), K(17))
+  y = f32x4.add(f32x4.mul(y, f), K(18))
+  y = f32x4.add(f32x4.mul(y, f), K(19))
+  y = f32x4.add(f32x4.mul(y, f), K(20))
+  y = f32x4.add(f32x4.mul(y, f), K(21))
+  y = f32x4.add(f32x4.mul(y, f), K(22))
+  y = f32x4.add(f32x4.mul(y, f), K(23))
+  y = f32x4.add(f32x4.mul(y, f), K(24))
   y = f32x4.mul(f32x4.mul(y, f), z)
-  y = f32x4.add(y, f32x4.mul(e, f32x4.splat(-2.12194440e-4)))
-  y = f32x4.sub(y, f32x4.mul(z, f32x4.splat(0.5)))
-  return f32x4.add(f32x4.add(f, y), f32x4.mul(e, f32x4.splat(0.693359375)))
+  y = f32x4.add(y, f32x4.mul(e, K(25)))
+  y = f32x4.sub(y, f32x4.mul(z, K(HALF)))
+  return f32x4.add(f32x4.add(f, y), f32x4.mul(e, K(4)))
 }
 
 /**
@@ -121,10 +144,10 @@ export type Relaxed = i64
 // @ts-ignore: decorator
 @inline export function softplus4(x: v128): v128 {
   const y = exp4(f32x4.neg(f32x4.abs(x)))
-  const u = f32x4.add(f32x4.splat(1.0), y)
-  const um1 = f32x4.sub(u, f32x4.splat(1.0))
+  const u = f32x4.add(K(ONE), y)
+  const um1 = f32x4.sub(u, K(ONE))
   const exact = f32x4.eq(um1, f32x4.splat(0))
-  const l1p = v128.bitselect(y, f32x4.mul(log4Unit(u), f32x4.div(y, v128.bitselect(f32x4.splat(1.0), um1, exact))), exact)
+  const l1p = v128.bitselect(y, f32x4.mul(log4Unit(u), f32x4.div(y, v128.bitselect(K(ONE), um1, exact))), exact)
   const sp = f32x4.add(f32x4.max(x, f32x4.splat(0)), l1p)
-  return v128.bitselect(x, sp, f32x4.gt(x, f32x4.splat(20.0)))
+  return v128.bitselect(x, sp, f32x4.gt(x, K(14)))
 }

@@ -199,34 +199,61 @@ for (const [label, create] of backends) {
     })
 
     describe('attention', () => {
-      const cases: Array<[string, AttentionShape]> = [
+      /** Keys in a scrambled order: positions are per key, not implied by the index. */
+      const scrambled = ({ keys: S, queries: T, queryPos0 }: AttentionShape) =>
+        new Int32Array(S).map((_, s) => (s * 5) % S + Math.max(0, queryPos0 + T - S))
+      /** A sliding cache (M meta rows, then a ring of W) after writing position `last`: the ring is rotated. */
+      const ring = (M: number, W: number, last: number) => {
+        const pos = new Int32Array(M + W).map((_, i) => i)
+        for (let p = M; p <= last; p++) pos[M + ((p - M) % W)] = p
+        return pos
+      }
+      const cases: Array<[string, AttentionShape, Int32Array?]> = [
         ['decode, global', { queries: 1, keys: 7, heads: 3, kvHeads: 1, headDim: 5, valueDim: 9, queryPos0: 6, metaTokens: 2, span: Infinity }],
         ['prefill, sliding', { queries: 5, keys: 17, heads: 4, kvHeads: 2, headDim: 6, valueDim: 7, queryPos0: 12, metaTokens: 3, span: 4 }],
         ['Hymba-ish decode', { queries: 1, keys: 161, heads: 25, kvHeads: 5, headDim: 64, valueDim: 128, queryPos0: 160, metaTokens: 128, span: 15 }],
         ['Hymba-ish prefill', { queries: 9, keys: 9, heads: 5, kvHeads: 5, headDim: 64, valueDim: 128, queryPos0: 0, metaTokens: 4, span: 2 }],
+        // S = 270 (not a multiple of 4), GQA groups of 3 as in the 140M model
+        ['140M decode, global', { queries: 1, keys: 270, heads: 12, kvHeads: 4, headDim: 64, valueDim: 64, queryPos0: 269, metaTokens: 128, span: Infinity }],
+        // decode on a rotated ring, a span shorter than the ring (its oldest keys masked, in a block
+        // and in the tail); hd 33 and vd 41 exercise the head-dim tail and every value tile (32, 4, 1)
+        ['decode, rotated ring', { queries: 1, keys: 11, heads: 6, kvHeads: 2, headDim: 33, valueDim: 41, queryPos0: 27, metaTokens: 3, span: 5 }, ring(3, 8, 27)],
+        // keys in position order: the causal and window masks cover whole blocks of 4 keys
+        ['prefill, blocks fully masked', { queries: 6, keys: 23, heads: 4, kvHeads: 1, headDim: 8, valueDim: 3, queryPos0: 17, metaTokens: 2, span: 5 }, new Int32Array(23).map((_, s) => s)],
+        ['prefill on a rotated ring, group 2', { queries: 3, keys: 14, heads: 6, kvHeads: 3, headDim: 12, valueDim: 36, queryPos0: 30, metaTokens: 2, span: 12 }, ring(2, 12, 32)],
       ]
-      for (const [name, shape] of cases) {
-        it(`${name}: T=${shape.queries} S=${shape.keys} hd=${shape.headDim} vd=${shape.valueDim}`, () => {
-          const rand = seeded(shape.keys * 31 + shape.queries)
-          const { queries: T, keys: S, heads, kvHeads, headDim, valueDim, queryPos0 } = shape
-          const q = randomArray(rand, T * heads * headDim, 2)
-          const keys = randomArray(rand, S * kvHeads * headDim, 2)
-          const values = randomArray(rand, S * kvHeads * valueDim)
-          // keys in a scrambled order: positions are per key, not implied by the index
-          const keyPos = new Int32Array(S).map((_, s) => (s * 5) % S + Math.max(0, queryPos0 + T - S))
-          const expected = new Float32Array(T * heads * valueDim)
-          ref.attention(expected, q, keys, values, keyPos, shape)
-          const out = new Float32Array(T * heads * valueDim)
-          k.attention(out, q, keys, values, keyPos, shape)
-          const scoreErr = 2 * headDim * EPS * maxAbs(q) * maxAbs(keys) / Math.sqrt(headDim)
-          expectClose(out, expected, maxAbs(values) * (2 * scoreErr + (S + 8) * EPS), `attention ${name}`)
+      const run = (shape: AttentionShape, keyPos: Int32Array) => {
+        const rand = seeded(shape.keys * 31 + shape.queries)
+        const { queries: T, keys: S, heads, kvHeads, headDim, valueDim } = shape
+        const q = randomArray(rand, T * heads * headDim, 2)
+        const keys = randomArray(rand, S * kvHeads * headDim, 2)
+        const values = randomArray(rand, S * kvHeads * valueDim)
+        const expected = new Float32Array(T * heads * valueDim)
+        ref.attention(expected, q, keys, values, keyPos, shape)
+        const out = new Float32Array(T * heads * valueDim)
+        k.attention(out, q, keys, values, keyPos, shape)
+        const scoreErr = 2 * headDim * EPS * maxAbs(q) * maxAbs(keys) / Math.sqrt(headDim)
+        return { out, expected, tol: maxAbs(values) * (2 * scoreErr + (S + 8) * EPS) }
+      }
+      for (const [name, shape, keyPos] of cases) {
+        it(`${name}: T=${shape.queries} S=${shape.keys} heads ${shape.heads}/${shape.kvHeads} hd=${shape.headDim} vd=${shape.valueDim}`, () => {
+          const { out, expected, tol } = run(shape, keyPos ?? scrambled(shape))
+          expectClose(out, expected, tol, `attention ${name}`)
         })
       }
+      it('a query that sees no key gets zeros (the reference divides 0 by 0)', () => {
+        // keys at positions 2…9: the queries at 0 and 1 see none, the one at 2 sees one
+        const shape: AttentionShape = { queries: 3, keys: 8, heads: 6, kvHeads: 2, headDim: 7, valueDim: 37, queryPos0: 0, metaTokens: 0, span: Infinity }
+        const { out, expected, tol } = run(shape, new Int32Array([9, 4, 2, 7, 3, 8, 5, 6]))
+        const row = 6 * 37
+        expectClose(out.subarray(0, 2 * row), new Float32Array(2 * row), 0, 'attention blind queries')
+        expectClose(out.subarray(2 * row), expected.subarray(2 * row), tol, 'attention last query')
+      })
     })
 
-    it('causalConv + SiLU continues from its state (K = 4 and 3; E = 7, 33, 3200)', () => {
+    it('causalConv + SiLU continues from its state (K = 4 and 3; E = 3, 7, 33, 3200)', () => {
       const rand = seeded(17)
-      for (const [T, E, K, withBias] of [[1, 7, 4, true], [2, 33, 4, false], [6, 33, 3, true], [5, 3200, 4, true]] as const) {
+      for (const [T, E, K, withBias] of [[1, 7, 4, true], [2, 33, 4, false], [6, 33, 3, true], [5, 3200, 4, true], [2, 3, 4, true]] as const) {
         const x = randomArray(rand, T * E, 2)
         const weight = randomArray(rand, E * K)
         const bias = withBias ? randomArray(rand, E) : null
@@ -242,9 +269,9 @@ for (const [label, create] of backends) {
       }
     })
 
-    it('selectiveScan with z gating (N = 16 and 5; E = 7, 33, 3200)', () => {
+    it('selectiveScan with z gating (N = 16, 20, 5, 3; E = 4, 5, 6, 7, 33, 3200)', () => {
       const rand = seeded(19)
-      for (const [T, E, N] of [[1, 7, 16], [4, 33, 5], [3, 3200, 16], [9, 5, 16]]) {
+      for (const [T, E, N] of [[1, 7, 16], [4, 33, 5], [3, 3200, 16], [9, 5, 16], [2, 6, 20], [1, 4, 3]]) {
         const u = randomArray(rand, T * E, 2)
         // some above the softplus threshold, some far below it (Δ ≈ e^−25: softplus4's exact log1p branch)
         const dt = randomArray(rand, T * E, 3).map((v, i) => (i % 11 === 0 ? v + 21 : i % 7 === 3 ? v - 25 : v))

@@ -369,7 +369,7 @@ class WasmKernels implements Kernels {
       const pp = s.input(keyPos, S, 'attention keyPos')
       const o = s.output(out, T * heads * valueDim, 'attention out')
       const spanI32 = Math.min(span, 0x7fffffff) // Infinity (global layers) → i32 max
-      this.x.attention_f32(o, qp, kp, vp, pp, T, S, heads, kvHeads, headDim, valueDim, queryPos0, metaTokens, spanI32, s.scratch(S * 4))
+      this.x.attention_f32(o, qp, kp, vp, pp, T, S, heads, kvHeads, headDim, valueDim, queryPos0, metaTokens, spanI32, s.scratch((heads / kvHeads) * S * 4))
     })
   }
 
