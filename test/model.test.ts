@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { loadModel } from '../src/load.ts'
-import type { HymbaModel } from '../src/model.ts'
+import { HymbaModel } from '../src/model.ts'
 import type { HymbaState } from '../src/state.ts'
 import { folderSource } from '../src/node/folder-source.ts'
 import { createKernels } from '../src/node/kernels.ts'
@@ -118,6 +118,61 @@ for (const name of ['A', 'B']) {
       }
       expectSame(actual, expected, backend, 'logits')
       expectSameState(batched, stepwise, backend)
+    })
+
+    // Chunked passes (issue 3: scratch bounded by the chunk, not the prompt): chunks of 1 row, of
+    // fewer and of more rows than the window W, so chunks start on both sides of ring wrap-arounds.
+    const chunked = async (chunkTokens: number) => {
+      const model = await modelFor(name)
+      return new HymbaModel(model.config, model.weights, model.kernels, { chunkTokens })
+    }
+    const chunkSizes = (W: number) => [1, 5, W - 1, W + 1]
+
+    it('chunked prefill keeps the prefill window rule: reference logits and the one-pass logits', async () => {
+      const whole = await chunked(Infinity)
+      const ids = [...fixture.promptIds, ...fixture.decodeIds]
+      const onePass = whole.prefill(whole.newState(), ids, { allLogits: true })
+      for (const size of chunkSizes(whole.config.slidingWindow)) {
+        const model = await chunked(size)
+        const state = model.newState()
+        const logits = model.prefill(state, ids, { allLogits: true })
+        expectClose(logits, fixture.logitsFull, LOGIT_TOL, `logits_full, chunks of ${size}`)
+        expectSame(logits, onePass, backend, `one-pass logits, chunks of ${size}`)
+        const reference = whole.newState()
+        whole.prefill(reference, ids)
+        expectSameState(state, reference, backend)
+        expectSame(model.prefill(model.newState(), ids), onePass.subarray((ids.length - 1) * model.config.vocabSize), backend, `last row, chunks of ${size}`)
+      }
+    })
+
+    it('chunked prefillFromScratch and meta prefix equal the one-pass ones', async () => {
+      const whole = await chunked(Infinity)
+      const ids = [...fixture.promptIds, ...fixture.decodeIds]
+      const onePass = whole.prefillFromScratch(ids, { allLogits: true })
+      for (const size of chunkSizes(whole.config.slidingWindow)) {
+        const model = await chunked(size)
+        const { state, logits } = model.prefillFromScratch(ids, { allLogits: true })
+        expectSame(logits, onePass.logits, backend, `logits, chunks of ${size}`)
+        expectSameState(state, onePass.state, backend)
+        expectSameState(model.newState(), whole.newState(), backend)
+      }
+    })
+
+    it('chunked append equals decoding token by token', async () => {
+      const ids = [...fixture.decodeIds, ...fixture.decodeIds, ...fixture.promptIds]
+      const whole = await chunked(Infinity)
+      const stepwise = whole.newState()
+      whole.prefill(stepwise, fixture.promptIds.slice(0, 3))
+      const V = whole.config.vocabSize
+      const expected = new Float32Array(ids.length * V)
+      ids.forEach((id, t) => expected.set(whole.decode(stepwise, id), t * V))
+      for (const size of chunkSizes(whole.config.slidingWindow)) {
+        const model = await chunked(size)
+        const state = model.newState()
+        model.prefill(state, fixture.promptIds.slice(0, 3))
+        expectSame(model.append(state, ids, { allLogits: true }), expected, backend, `chunks of ${size}`)
+        expectSameState(state, stepwise, backend)
+      }
     })
 
     it('serialize → restore in the middle of decoding continues bit-identically', async () => {
