@@ -152,6 +152,7 @@ export class HymbaModel {
     for (let from = 0; from < T; from += chunk) {
       const n = Math.min(chunk, T - from)
       const pos = pos0 + from
+      for (const layer of state.layers) layer.kv?.reserveTo(pos + n) // long-lived growth first, then scratch
       const scratch = new Scratch(this.kernels)
       const x = scratch.f32(n * H) // [n, H]
       fill(x, from, n)
