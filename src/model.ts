@@ -58,6 +58,8 @@ export class HymbaModel {
   /** Identifies these weights; states carry it so they are never restored into another model. */
   readonly fingerprint: number
   readonly chunkTokens: number
+  /** Per layer: the last layer that reads its K/V (itself, or its last consumer). */
+  private readonly lastReader: readonly number[]
   private readonly metaPrefix: HymbaState
 
   constructor(
@@ -68,6 +70,7 @@ export class HymbaModel {
   ) {
     this.chunkTokens = options.chunkTokens ?? DEFAULT_CHUNK_TOKENS
     if (!(this.chunkTokens >= 1 && (Number.isInteger(this.chunkTokens) || this.chunkTokens === Infinity))) throw new RangeError(`chunkTokens ${this.chunkTokens} is not a positive integer or Infinity`)
+    this.lastReader = config.layers.map((p) => Math.max(p.index, ...config.layers.filter((l) => !l.kv.produce && l.kv.borrowFrom === p.index).map((l) => l.index)))
     this.invFreq = ropeInverseFrequencies(config.ropeBase, config.headDim)
     this.fingerprint = crc32(new Uint8Array(weights.metaTokens.buffer, weights.metaTokens.byteOffset, weights.metaTokens.byteLength), crc32(new TextEncoder().encode(JSON.stringify(config))))
     this.metaPrefix = this.computeMetaPrefix()
@@ -149,14 +152,14 @@ export class HymbaModel {
     const { hiddenSize: H, vocabSize: V, numMetaTokens: M } = this.config
     const chunk = options.trace || !this.chunkable(rule) ? T : this.chunkTokens
     const firstLogit = logits ? T - logits.length / V : T // rows before it need no lm_head
+    for (const layer of state.layers) layer.kv?.reserveTo(pos0 + T) // long-lived growth, once, before any scratch
     for (let from = 0; from < T; from += chunk) {
       const n = Math.min(chunk, T - from)
       const pos = pos0 + from
-      for (const layer of state.layers) layer.kv?.reserveTo(pos + n) // long-lived growth first, then scratch
       const scratch = new Scratch(this.kernels)
       const x = scratch.f32(n * H) // [n, H]
       fill(x, from, n)
-      this.layers(x, n, pos, state, rule, scratch, options.trace)
+      this.layers(x, n, pos, state, rule, options.trace)
       state.textTokens += Math.max(0, pos + n - Math.max(pos, M)) // rows at positions ≥ M are text
       if (logits && from + n > firstLogit) {
         this.kernels.rmsNorm(x, x, this.weights.finalNorm, n, H, this.config.rmsNormEps)
@@ -181,15 +184,24 @@ export class HymbaModel {
   }
 
   /** All decoder layers over x [T, H] at packed positions pos0…, updating `state`. */
-  private layers(x: Float32Array, T: number, pos0: number, state: HymbaState, rule: WindowRule, scratch: Scratch, trace?: HiddenTrace): void {
+  private layers(x: Float32Array, T: number, pos0: number, state: HymbaState, rule: WindowRule, trace?: HiddenTrace): void {
     const views = new Map<number, KvView>()
-    // A layer's buffers go back to the backend when it ends (only K/V views outlive it, in
-    // `scratch`): the peak is one layer's scratch, not all layers' (issue 3, 128 MB budget).
+    // A layer's buffers go back to the backend when it ends, a producer's K/V view when its last
+    // consumer ends: the peak is one layer's scratch and one group's view, not all layers' (issue 3).
     const local = new Scratch(this.kernels)
+    const viewScratch = new Map<number, Scratch>() // producer → the buffers of its view
     for (const w of this.weights.layers) {
       trace?.(w.plan.index, x, T)
-      this.layer(x, T, pos0, w, state, rule, views, local, scratch)
+      const own = new Scratch(this.kernels)
+      viewScratch.set(w.plan.index, own)
+      this.layer(x, T, pos0, w, state, rule, views, local, own)
       local.release()
+      for (const [producer, buffers] of viewScratch) {
+        if (this.lastReader[producer] > w.plan.index) continue
+        buffers.release()
+        viewScratch.delete(producer)
+        views.delete(producer)
+      }
     }
   }
 
@@ -250,7 +262,7 @@ export class HymbaModel {
     rule: WindowRule,
     views: Map<number, KvView>,
     scratch: Scratch,
-    viewScratch: Scratch, // lives for the whole step: borrowers in later layers read the view
+    viewScratch: Scratch, // lives until the last consumer of this layer's K/V has run
   ): Float32Array {
     const k = this.kernels
     const c = this.config
