@@ -11,7 +11,7 @@ import { parseConfig, type HymbaConfig } from '../config.ts'
 import { BadCheckpoint } from '../errors.ts'
 import type { StagedWeights, WeightReader, WeightStage } from '../weights.ts'
 import { decodeHalf } from './f16.ts'
-import { ALIGN, MANIFEST_FILE, parseManifest, sha256Hex, type BundleFile, type BundleManifest, type TensorEntry } from './format.ts'
+import { ALIGN, MANIFEST_FILE, alignUp, parseManifest, partBytes, partSpan, sha256Hex, type BundleFile, type BundleManifest, type TensorEntry } from './format.ts'
 
 export interface Bundle {
   readonly manifest: BundleManifest
@@ -49,14 +49,34 @@ export async function openBundle(source: CheckpointSource): Promise<Bundle> {
       async *stages(shapes): AsyncGenerator<WeightStage> {
         for (const [name, shape] of shapes) entry(name, shape) // every tensor is there, in shape, before any file is read
         let pending = manifest.tensors.filter((t) => shapes.has(t.name))
+        // checked data files, and split tensors joined into buffers of their own as their files are
+        // read (so no file is kept for a part in a later one)
         const files = new Map<string, Uint8Array>()
+        const joined = new Map<string, JoinedTensor>()
+        const stageEntry = (name: string, shape: readonly number[]) => {
+          const t = entry(name, shape)
+          return joined.get(name)?.entry ?? t
+        }
+        const needs = (t: TensorEntry, file: string) => (t.parts.length > 1 ? file === JoinedTensor.file(t.name) : filesOf(t).has(file))
+        // not inline: a generator's locals outlive a yield, and would keep the previous file alive
+        const take = async (file: string) => {
+          const bytes = await read(file)
+          files.set(file, bytes)
+          for (const t of pending) {
+            if (t.parts.length === 1 || !filesOf(t).has(file)) continue
+            if (!joined.has(t.name)) joined.set(t.name, new JoinedTensor(t))
+            joined.get(t.name)!.add(file, bytes)
+            files.set(JoinedTensor.file(t.name), joined.get(t.name)!.bytes)
+          }
+        }
         for (const file of manifest.files) {
           if (!pending.some((t) => filesOf(t).has(file.name))) continue
-          files.set(file.name, await read(file.name))
-          const ready = pending.filter((t) => [...filesOf(t)].every((f) => files.has(f)))
+          await take(file.name)
+          const ready = pending.filter((t) => (t.parts.length > 1 ? joined.get(t.name)?.complete : [...filesOf(t)].every((f) => files.has(f))))
           pending = pending.filter((t) => !ready.includes(t))
-          yield { names: ready.map((t) => t.name), reader: tensorReader(manifestName, tensors, entry, files) }
-          for (const name of files.keys()) if (!pending.some((t) => filesOf(t).has(name))) files.delete(name) // done with it: let it go
+          yield { names: ready.map((t) => t.name), reader: tensorReader(manifestName, tensors, stageEntry, files) }
+          for (const name of files.keys()) if (!pending.some((t) => needs(t, name))) files.delete(name) // done with it: let it go
+          for (const t of ready) joined.delete(t.name)
         }
       },
     },
@@ -65,6 +85,42 @@ export async function openBundle(source: CheckpointSource): Promise<Bundle> {
       for (const file of new Set(manifest.tensors.flatMap((t) => [...filesOf(t)]))) files.set(file, await read(file))
       return tensorReader(manifestName, tensors, entry, files)
     },
+  }
+}
+
+/** A tensor stored in parts across files, copied part by part into one buffer laid out as a single part. */
+class JoinedTensor {
+  static file = (tensor: string) => `(joined) ${tensor}` // its key among the files: never a valid file name
+  readonly entry: TensorEntry
+  readonly bytes: Uint8Array
+  private readonly rowData: number // bytes of one row's data
+  private readonly rowScales: number // bytes of one row's scales (q8 / q4)
+  private copied = 0
+
+  constructor(private readonly tensor: TensorEntry) {
+    const cols = tensor.shape.slice(1).reduce((a, b) => a * b, 1)
+    const rows = tensor.shape[0]
+    const { data, scales } = partBytes(tensor.format, rows, cols, tensor.group)
+    this.rowData = data / rows
+    this.rowScales = scales / rows
+    const part = { file: JoinedTensor.file(tensor.name), rows: [0, rows] as const, offset: 0, byteLength: data }
+    this.entry = { ...tensor, parts: [scales ? { ...part, scalesOffset: alignUp(data) } : part] }
+    this.bytes = new Uint8Array(partSpan(tensor.format, rows, cols, tensor.group))
+  }
+
+  get complete(): boolean {
+    return this.copied === this.tensor.parts.length
+  }
+
+  /** Copy the parts that lie in `file` (checked bytes). */
+  add(file: string, bytes: Uint8Array): void {
+    for (const p of this.tensor.parts) {
+      if (p.file !== file) continue
+      const [first, end] = p.rows
+      this.bytes.set(bytes.subarray(p.offset, p.offset + (end - first) * this.rowData), first * this.rowData)
+      if (this.rowScales) this.bytes.set(bytes.subarray(p.scalesOffset!, p.scalesOffset! + (end - first) * this.rowScales), this.entry.parts[0].scalesOffset! + first * this.rowScales)
+      this.copied++
+    }
   }
 }
 
