@@ -27,7 +27,7 @@ export interface ModelOptions {
 }
 
 /** Enough rows for batched matmuls to pay off; scratch of 64 rows of the 140M model is ~6 MiB. */
-export const DEFAULT_CHUNK_TOKENS = 64
+const DEFAULT_CHUNK_TOKENS = 64
 
 /** Buffers of one forward step, given back to the backend when the step ends. */
 class Scratch {
