@@ -238,6 +238,31 @@ describe('state bytes', () => {
   })
 })
 
+describe('chunked prefill with a global consumer of a sliding producer', () => {
+  // Not in any released config (spec §3.1: groups are SWA only), but allowed by kv_reuse_group: the
+  // consumer masks globally (spec §3.3) over keys its sliding producer's ring no longer holds once a
+  // chunk is past W, so such a model prefills in one pass.
+  it('equals the one-pass prefill', async () => {
+    const folder = folderSource(fixtureDir('A'))
+    const source = {
+      ...folder,
+      name: folder.name,
+      read: async (file: string) => {
+        if (file !== 'config.json') return folder.read(file)
+        const config = JSON.parse(new TextDecoder().decode(await folder.read(file)))
+        return new TextEncoder().encode(JSON.stringify({ ...config, global_attn_idx: [...config.global_attn_idx, 3] })) // layer 3 reads layer 1's K/V
+      },
+    }
+    const loaded = await loadModel(source, { kernels: createReferenceKernels() })
+    assert.ok(loaded.config.layers[3].window === 'global' && loaded.config.layers[1].window === 'sliding')
+    const fixture = readFixture('A')
+    const ids = [...fixture.promptIds, ...fixture.decodeIds]
+    const onePass = new HymbaModel(loaded.config, loaded.weights, loaded.kernels, { chunkTokens: Infinity })
+    const chunked = new HymbaModel(loaded.config, loaded.weights, loaded.kernels, { chunkTokens: 5 })
+    assert.deepEqual(chunked.prefill(chunked.newState(), ids, { allLogits: true }), onePass.prefill(onePass.newState(), ids, { allLogits: true }))
+  })
+})
+
 describe('backend memory order', () => {
   // A fixed memory fragments when a block that outlives a step (a cache growing) is allocated while
   // the step's scratch is live: first fit puts it above the scratch, in the middle of what becomes
