@@ -34,7 +34,7 @@ export interface E2eResult {
   readonly decodeCpuMsPerToken?: number // the same median on options.cpuClock
   readonly ttftMetaPrefixMs: number // newState() + prefill: the shipped path
   readonly ttftFromScratchMs: number // prefillFromScratch: meta tokens recomputed with the prompt (one run); NaN when it failed
-  readonly fromScratchError?: string // e.g. out of wasm memory: it holds M + P tokens of scratch at once
+  readonly fromScratchError?: string // e.g. out of wasm memory
   readonly shippedPeakBytes?: number // wasm high-water after load, prefill and decode on the meta-prefix path (the shipped one)
   readonly stateBytes: number // HymbaState.byteLength after P + D tokens
   readonly counts: DecodeCounts
@@ -115,8 +115,8 @@ export function measureModel(model: HymbaModel, options: E2eOptions): E2eResult 
   }
   const shippedPeakBytes = options.peakBytes?.()
   // the path without the precomputed prefix costs ~(M + P) / P prefills: timed once, to keep the
-  // whole bench within a few minutes on 2 cores. It needs scratch for M + P tokens at once, so in a
-  // tight memory budget it may run out where the shipped path does not.
+  // whole bench within a few minutes on 2 cores. Its passes are chunked like the shipped path's
+  // (src/model.ts), so its scratch does not grow with M + P; a tight memory budget may still run out.
   let fromScratchError: string | undefined
   try {
     const t0 = performance.now()

@@ -7,7 +7,7 @@ import { TensorStore, type CheckpointSource } from './checkpoint.ts'
 import { parseConfig, type HymbaConfig } from './config.ts'
 import { BadCheckpoint } from './errors.ts'
 import { HymbaModel } from './model.ts'
-import { loadWeights, type WeightReader } from './weights.ts'
+import { loadWeights, loadWeightsStaged, type WeightReader } from './weights.ts'
 
 export async function readConfig(source: CheckpointSource): Promise<HymbaConfig> {
   const bytes = await source.read('config.json')
@@ -32,8 +32,8 @@ export function checkpointReader(store: TensorStore): WeightReader {
 /** Load config and weights, prepare them on `kernels`, and precompute the meta-token prefix. */
 export async function loadModel(source: CheckpointSource, options: { kernels: Kernels }): Promise<HymbaModel> {
   if (await isBundle(source)) {
-    const { config, reader } = await openBundle(source)
-    return new HymbaModel(config, loadWeights(config, reader, options.kernels), options.kernels)
+    const { config, weights } = await openBundle(source) // file by file: one data file held at a time
+    return new HymbaModel(config, await loadWeightsStaged(config, weights, options.kernels), options.kernels)
   }
   const config = await readConfig(source)
   const store = await TensorStore.open(source)

@@ -1,6 +1,7 @@
 // The Hymba forward pass (spec §2–§3): embedding, decoder layers with attention and SSM heads in
 // parallel, final norm and tied lm_head; prefill, decode and append on an explicit HymbaState, and
-// the meta-token prefix computed once per model.
+// the meta-token prefix computed once per model. Long inputs run through the layers in chunks of
+// `chunkTokens` rows, so scratch memory does not grow with the prompt (issue 3, 128 MB).
 // Must not import: worker/, Node built-ins, any backend (kernels come in through `Kernels`).
 import type { Kernels } from './backend.ts'
 import type { HymbaConfig } from './config.ts'
@@ -16,8 +17,17 @@ export type HiddenTrace = (layer: number, rows: Float32Array, T: number) => void
 export interface ForwardOptions {
   /** Logits for every input row ([T, V]) instead of the last one only ([V]). */
   readonly allLogits?: boolean
+  /** Sees whole layers: a traced pass runs in one chunk. */
   readonly trace?: HiddenTrace
 }
+
+export interface ModelOptions {
+  /** Rows per pass through the layers (prefill, append, meta prefix); Infinity: the whole input at once. */
+  readonly chunkTokens?: number
+}
+
+/** Enough rows for batched matmuls to pay off; scratch of 64 rows of the 140M model is ~6 MiB. */
+const DEFAULT_CHUNK_TOKENS = 64
 
 /** Buffers of one forward step, given back to the backend when the step ends. */
 class Scratch {
@@ -47,13 +57,20 @@ export class HymbaModel {
   readonly invFreq: Float32Array // [hd/2]
   /** Identifies these weights; states carry it so they are never restored into another model. */
   readonly fingerprint: number
+  readonly chunkTokens: number
+  /** Per layer: the last layer that reads its K/V (itself, or its last consumer). */
+  private readonly lastReader: readonly number[]
   private readonly metaPrefix: HymbaState
 
   constructor(
     readonly config: HymbaConfig,
     readonly weights: ModelWeights,
     readonly kernels: Kernels,
+    options: ModelOptions = {},
   ) {
+    this.chunkTokens = options.chunkTokens ?? DEFAULT_CHUNK_TOKENS
+    if (!(this.chunkTokens >= 1 && (Number.isInteger(this.chunkTokens) || this.chunkTokens === Infinity))) throw new RangeError(`chunkTokens ${this.chunkTokens} is not a positive integer or Infinity`)
+    this.lastReader = config.layers.map((p) => Math.max(p.index, ...config.layers.filter((l) => !l.kv.produce && l.kv.borrowFrom === p.index).map((l) => l.index)))
     this.invFreq = ropeInverseFrequencies(config.ropeBase, config.headDim)
     this.fingerprint = crc32(new Uint8Array(weights.metaTokens.buffer, weights.metaTokens.byteOffset, weights.metaTokens.byteLength), crc32(new TextEncoder().encode(JSON.stringify(config))))
     this.metaPrefix = this.computeMetaPrefix()
@@ -67,14 +84,9 @@ export class HymbaModel {
   /** The state after the M meta tokens alone: depends only on the weights, computed once. */
   private computeMetaPrefix(): HymbaState {
     const state = HymbaState.empty(this.kernels, this.config, this.fingerprint)
+    const H = this.config.hiddenSize
     const M = this.config.numMetaTokens
-    if (M > 0) {
-      const scratch = new Scratch(this.kernels)
-      const x = scratch.f32(M * this.config.hiddenSize)
-      x.set(this.weights.metaTokens)
-      this.layers(x, M, 0, state, 'prefill', scratch)
-      scratch.release()
-    }
+    if (M > 0) this.run(state, M, 0, 'prefill', (x, from, n) => x.set(this.weights.metaTokens.subarray(from * H, (from + n) * H)), {}, null)
     return state
   }
 
@@ -99,16 +111,13 @@ export class HymbaModel {
     const { hiddenSize: H, numMetaTokens: M } = this.config
     this.checkIds(ids)
     const state = HymbaState.empty(this.kernels, this.config, this.fingerprint)
-    const scratch = new Scratch(this.kernels)
-    const T = M + ids.length
-    const x = scratch.f32(T * H)
-    x.set(this.weights.metaTokens)
-    this.kernels.gatherRows(x.subarray(M * H), this.weights.embed, ids)
-    this.layers(x, T, 0, state, 'prefill', scratch, options.trace)
-    state.textTokens = ids.length
-    this.finalNorm(x, T, options.trace) // spec §2.1: the meta rows are dropped after the final norm
-    const logits = this.lmHead(x.subarray(M * H), ids.length, options, scratch)
-    scratch.release()
+    // packed rows: M meta tokens, then the prompt; spec §2.1: the meta rows are dropped after the final norm
+    const fill = (x: Float32Array, from: number, n: number) => {
+      const meta = Math.max(0, Math.min(M - from, n))
+      x.set(this.weights.metaTokens.subarray(from * H, (from + meta) * H))
+      if (meta < n) this.kernels.gatherRows(x.subarray(meta * H), this.weights.embed, ids.slice(from + meta - M, from + n - M))
+    }
+    const logits = this.run(state, M + ids.length, 0, 'prefill', fill, options, this.logitsFor(ids.length, options))
     return { state, logits }
   }
 
@@ -125,44 +134,74 @@ export class HymbaModel {
   private forward(state: HymbaState, ids: readonly number[], rule: WindowRule, options: ForwardOptions): Float32Array {
     state.assertLive()
     this.checkIds(ids)
-    const T = ids.length
-    const scratch = new Scratch(this.kernels)
-    const x = scratch.f32(T * this.config.hiddenSize) // [T, H]
-    this.kernels.gatherRows(x, this.weights.embed, ids)
-    this.layers(x, T, state.nextPosition, state, rule, scratch, options.trace)
-    state.textTokens += T
-    this.finalNorm(x, T, options.trace)
-    const logits = this.lmHead(x, T, options, scratch)
-    scratch.release()
-    return logits
+    const fill = (x: Float32Array, from: number, n: number) => this.kernels.gatherRows(x, this.weights.embed, ids.slice(from, from + n))
+    return this.run(state, ids.length, state.nextPosition, rule, fill, options, this.logitsFor(ids.length, options))
   }
 
-  /** The final norm, in place on x [T, H]. */
-  private finalNorm(x: Float32Array, T: number, trace?: HiddenTrace): void {
-    this.kernels.rmsNorm(x, x, this.weights.finalNorm, T, this.config.hiddenSize, this.config.rmsNormEps)
-    trace?.(this.config.numLayers, x, T)
+  /** The logits of the last `text` rows ([text, V]) or of the last row ([V]). */
+  private logitsFor(text: number, options: ForwardOptions): Float32Array {
+    return new Float32Array((options.allLogits ? text : 1) * this.config.vocabSize)
   }
 
-  /** lm_head over the normed rows x [T, H]: logits [T, V] or of the last row [V], in a fresh array. */
-  private lmHead(x: Float32Array, T: number, options: ForwardOptions, scratch: Scratch): Float32Array {
-    const { hiddenSize: H, vocabSize: V } = this.config
-    const rows = options.allLogits ? T : 1
-    const input = options.allLogits ? x : x.subarray((T - 1) * H, T * H)
-    const out = scratch.f32(rows * V)
-    this.kernels.matmul(out, input, this.weights.lmHead, rows)
-    return out.slice()
+  /**
+   * Rows [0, T) of the packed sequence at positions pos0… through the layers, chunk by chunk (each
+   * chunk's input written by `fill(x, from, n)`), updating `state`; then the final norm and lm_head
+   * for the rows `logits` holds: the last logits.length / V rows, or just the last row when it holds one.
+   */
+  private run(state: HymbaState, T: number, pos0: number, rule: WindowRule, fill: (x: Float32Array, from: number, n: number) => void, options: ForwardOptions, logits: Float32Array | null): Float32Array {
+    const { hiddenSize: H, vocabSize: V, numMetaTokens: M } = this.config
+    const chunk = options.trace || !this.chunkable(rule) ? T : this.chunkTokens
+    const firstLogit = logits ? T - logits.length / V : T // rows before it need no lm_head
+    for (const layer of state.layers) layer.kv?.reserveTo(pos0 + T) // long-lived growth, once, before any scratch
+    for (let from = 0; from < T; from += chunk) {
+      const n = Math.min(chunk, T - from)
+      const pos = pos0 + from
+      const scratch = new Scratch(this.kernels)
+      const x = scratch.f32(n * H) // [n, H]
+      fill(x, from, n)
+      this.layers(x, n, pos, state, rule, options.trace)
+      state.textTokens += Math.max(0, pos + n - Math.max(pos, M)) // rows at positions ≥ M are text
+      if (logits && from + n > firstLogit) {
+        this.kernels.rmsNorm(x, x, this.weights.finalNorm, n, H, this.config.rmsNormEps)
+        options.trace?.(this.config.numLayers, x, n)
+        const first = Math.max(from, firstLogit) // lm_head over rows first … from + n − 1, straight into `logits`
+        this.kernels.matmul(logits.subarray((first - firstLogit) * V), x.subarray((first - from) * H), this.weights.lmHead, from + n - first)
+      }
+      scratch.release()
+    }
+    return logits ?? new Float32Array(0)
+  }
+
+  /**
+   * Whether chunks give the one-pass result. Decode rule: always (append equals decode one by one).
+   * Prefill rule: a consumer masks with its own window over its producer's K/V (spec §3.3); a global
+   * consumer of a sliding producer would need keys the producer's ring no longer holds.
+   */
+  private chunkable(rule: WindowRule): boolean {
+    if (rule === 'decode') return true
+    const layers = this.config.layers
+    return layers.every((l) => l.kv.produce || l.window === 'sliding' || layers[l.kv.borrowFrom].window === 'global')
   }
 
   /** All decoder layers over x [T, H] at packed positions pos0…, updating `state`. */
-  private layers(x: Float32Array, T: number, pos0: number, state: HymbaState, rule: WindowRule, scratch: Scratch, trace?: HiddenTrace): void {
+  private layers(x: Float32Array, T: number, pos0: number, state: HymbaState, rule: WindowRule, trace?: HiddenTrace): void {
     const views = new Map<number, KvView>()
-    // A layer's buffers go back to the backend when it ends (only K/V views outlive it, in
-    // `scratch`): the peak is one layer's scratch, not all layers' (issue 3, 128 MB budget).
+    // A layer's buffers go back to the backend when it ends, a producer's K/V view when its last
+    // consumer ends: the peak is one layer's scratch and one group's view, not all layers' (issue 3).
     const local = new Scratch(this.kernels)
+    const viewScratch = new Map<number, Scratch>() // producer → the buffers of its view
     for (const w of this.weights.layers) {
       trace?.(w.plan.index, x, T)
-      this.layer(x, T, pos0, w, state, rule, views, local, scratch)
+      const own = new Scratch(this.kernels)
+      viewScratch.set(w.plan.index, own)
+      this.layer(x, T, pos0, w, state, rule, views, local, own)
       local.release()
+      for (const [producer, buffers] of viewScratch) {
+        if (this.lastReader[producer] > w.plan.index) continue
+        buffers.release()
+        viewScratch.delete(producer)
+        views.delete(producer)
+      }
     }
   }
 
@@ -223,7 +262,7 @@ export class HymbaModel {
     rule: WindowRule,
     views: Map<number, KvView>,
     scratch: Scratch,
-    viewScratch: Scratch, // lives for the whole step: borrowers in later layers read the view
+    viewScratch: Scratch, // lives until the last consumer of this layer's K/V has run
   ): Float32Array {
     const k = this.kernels
     const c = this.config
@@ -235,7 +274,7 @@ export class HymbaModel {
     if (w.plan.kv.produce) {
       if (w.kNorm) this.kqNorm(keys, w.kNorm, T, nkv)
       if (c.rope) k.rope(keys, T, nkv, hd, pos0, this.invFreq)
-      view = this.updateCache(cache!, keys, values, T, pos0, viewScratch)
+      view = this.updateCache(cache!, keys, values, T, pos0, rule, viewScratch)
       views.set(w.plan.index, view)
     } else {
       view = views.get(w.plan.kv.borrowFrom)!
@@ -259,12 +298,13 @@ export class HymbaModel {
   }
 
   /**
-   * Store the new K/V and return what this step's queries attend over. One token, or a global
-   * cache: write first and read the cache (the ring slot overwritten holds a key the decode rule
-   * hides). A chunk on a sliding cache: attend over old rows + chunk, then keep the last W.
+   * Store the new K/V and return what this step's queries attend over. One decoded token, or a
+   * global cache: write first and read the cache (the ring slot overwritten holds a key the decode
+   * rule hides). Otherwise (a sliding cache, a chunk or a prefill row that may see W back): attend
+   * over old rows + new rows, then keep the last W.
    */
-  private updateCache(cache: NonNullable<HymbaState['layers'][number]['kv']>, keys: Float32Array, values: Float32Array, T: number, pos0: number, scratch: Scratch): KvView {
-    if (T === 1 || cache.window === 'global') {
+  private updateCache(cache: NonNullable<HymbaState['layers'][number]['kv']>, keys: Float32Array, values: Float32Array, T: number, pos0: number, rule: WindowRule, scratch: Scratch): KvView {
+    if ((T === 1 && rule === 'decode') || cache.window === 'global') {
       cache.write(keys, values, T, pos0)
       return cache
     }

@@ -38,7 +38,7 @@ export class KvCache {
   write(keys: Float32Array, values: Float32Array, T: number, pos0: number): void {
     const M = this.metaTokens
     const end = pos0 + T
-    const rowsAfter = this.window === 'global' ? Math.max(this.length, end) : end <= M ? end : M + Math.min(end - M, this.ringSize)
+    const rowsAfter = this.rowsAfter(end)
     this.reserve(rowsAfter)
     for (let t = 0; t < T; t++) {
       const pos = pos0 + t
@@ -49,6 +49,21 @@ export class KvCache {
       this.positions[row] = pos
     }
     this.length = rowsAfter
+  }
+
+  /**
+   * Grow now to hold positions up to `end` (exclusive). The model calls it before a step allocates
+   * its scratch, so a growing cache (long-lived) is not placed above short-lived buffers, where it
+   * would split the free memory once they are gone (issue 3: fragmentation in a fixed memory).
+   */
+  reserveTo(end: number): void {
+    this.reserve(this.rowsAfter(end))
+  }
+
+  /** Rows in use once positions up to `end` (exclusive) are written. */
+  private rowsAfter(end: number): number {
+    const M = this.metaTokens
+    return this.window === 'global' ? Math.max(this.length, end) : end <= M ? end : M + Math.min(end - M, this.ringSize)
   }
 
   private reserve(rows: number): void {

@@ -148,6 +148,27 @@ describe('bundle conversion and loading', () => {
     assert.equal(max, 0)
   })
 
+  it('loads file by file: a data file is read once, after every tensor of the files before it is prepared', async () => {
+    const { dir, manifest } = await convert('A', { quant: 'int8', group: 32, maxFileBytes: 8 * 1024 })
+    const data = manifest.files.filter((f) => f.name.startsWith('weights-')).map((f) => f.name)
+    assert.ok(data.length >= 10, `${data.length} data files`)
+    const lastFile = (t: (typeof manifest.tensors)[number]) => Math.max(...t.parts.map((p) => data.indexOf(p.file)))
+    const source = folderSource(dir)
+    const reads: string[] = []
+    const before = new Map<string, number>() // q8 matrices prepared when each data file was read
+    let prepared = 0
+    const watched = { ...source, name: source.name, read: (file: string) => (reads.push(file), before.set(file, prepared), source.read(file)) }
+    const counting = { ...kernels, prepareMatrix: (m: MatrixSource) => (m.format === 'q8' && prepared++, kernels.prepareMatrix(m)) }
+    const model = await loadModel(watched, { kernels: counting })
+    assert.deepEqual(reads.filter((f) => data.includes(f)), data, 'each data file once, in order')
+    data.forEach((file, j) => {
+      const done = manifest.tensors.filter((t) => t.format === 'q8' && lastFile(t) < j).length
+      assert.ok(before.get(file)! >= done, `${file}: ${before.get(file)} q8 matrices prepared before it was read, ${done} lie in earlier files`)
+    })
+    const { max } = maxDiff(logitsOf(model, 'A'), logitsOf(await roundedModel('A', { quant: 'int8', group: 32 }), 'A'))
+    assert.equal(max, 0)
+  })
+
   it('int8 bundles split their scales with their rows', async () => {
     const { dir, manifest } = await convert('A', { quant: 'int8', group: 32, maxFileBytes: 4096 })
     assert.ok(manifest.tensors.some((t) => t.format === 'q8' && t.parts.length > 1))

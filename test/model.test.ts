@@ -3,10 +3,11 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { loadModel } from '../src/load.ts'
-import type { HymbaModel } from '../src/model.ts'
+import { HymbaModel } from '../src/model.ts'
 import type { HymbaState } from '../src/state.ts'
 import { folderSource } from '../src/node/folder-source.ts'
 import { createKernels } from '../src/node/kernels.ts'
+import { createReferenceKernels } from '../src/reference/kernels.ts'
 import { argmaxRows, expectClose, fixtureDir, readFixture } from './support/fixtures.ts'
 
 // ../shared/reference/README.md: a correct float32 port reaches 1e-4.
@@ -120,6 +121,61 @@ for (const name of ['A', 'B']) {
       expectSameState(batched, stepwise, backend)
     })
 
+    // Chunked passes (issue 3: scratch bounded by the chunk, not the prompt): chunks of 1 row, of
+    // fewer and of more rows than the window W, so chunks start on both sides of ring wrap-arounds.
+    const chunked = async (chunkTokens: number) => {
+      const model = await modelFor(name)
+      return new HymbaModel(model.config, model.weights, model.kernels, { chunkTokens })
+    }
+    const chunkSizes = (W: number) => [1, 5, W - 1, W + 1]
+
+    it('chunked prefill keeps the prefill window rule: reference logits and the one-pass logits', async () => {
+      const whole = await chunked(Infinity)
+      const ids = [...fixture.promptIds, ...fixture.decodeIds]
+      const onePass = whole.prefill(whole.newState(), ids, { allLogits: true })
+      for (const size of chunkSizes(whole.config.slidingWindow)) {
+        const model = await chunked(size)
+        const state = model.newState()
+        const logits = model.prefill(state, ids, { allLogits: true })
+        expectClose(logits, fixture.logitsFull, LOGIT_TOL, `logits_full, chunks of ${size}`)
+        expectSame(logits, onePass, backend, `one-pass logits, chunks of ${size}`)
+        const reference = whole.newState()
+        whole.prefill(reference, ids)
+        expectSameState(state, reference, backend)
+        expectSame(model.prefill(model.newState(), ids), onePass.subarray((ids.length - 1) * model.config.vocabSize), backend, `last row, chunks of ${size}`)
+      }
+    })
+
+    it('chunked prefillFromScratch and meta prefix equal the one-pass ones', async () => {
+      const whole = await chunked(Infinity)
+      const ids = [...fixture.promptIds, ...fixture.decodeIds]
+      const onePass = whole.prefillFromScratch(ids, { allLogits: true })
+      for (const size of chunkSizes(whole.config.slidingWindow)) {
+        const model = await chunked(size)
+        const { state, logits } = model.prefillFromScratch(ids, { allLogits: true })
+        expectSame(logits, onePass.logits, backend, `logits, chunks of ${size}`)
+        expectSameState(state, onePass.state, backend)
+        expectSameState(model.newState(), whole.newState(), backend)
+      }
+    })
+
+    it('chunked append equals decoding token by token', async () => {
+      const ids = [...fixture.decodeIds, ...fixture.decodeIds, ...fixture.promptIds]
+      const whole = await chunked(Infinity)
+      const stepwise = whole.newState()
+      whole.prefill(stepwise, fixture.promptIds.slice(0, 3))
+      const V = whole.config.vocabSize
+      const expected = new Float32Array(ids.length * V)
+      ids.forEach((id, t) => expected.set(whole.decode(stepwise, id), t * V))
+      for (const size of chunkSizes(whole.config.slidingWindow)) {
+        const model = await chunked(size)
+        const state = model.newState()
+        model.prefill(state, fixture.promptIds.slice(0, 3))
+        expectSame(model.append(state, ids, { allLogits: true }), expected, backend, `chunks of ${size}`)
+        expectSameState(state, stepwise, backend)
+      }
+    })
+
     it('serialize → restore in the middle of decoding continues bit-identically', async () => {
       const model = await modelFor(name)
       const state = model.newState()
@@ -179,5 +235,73 @@ describe('state bytes', () => {
     assert.throws(() => a.restoreState(bytes.subarray(0, bytes.length - 9)), /checksum|truncated/)
     assert.throws(() => b.restoreState(bytes), /another model/)
     assert.throws(() => a.restoreState(new Uint8Array(8)), /truncated/)
+  })
+})
+
+describe('chunked prefill with a global consumer of a sliding producer', () => {
+  // Not in any released config (spec §3.1: groups are SWA only), but allowed by kv_reuse_group: the
+  // consumer masks globally (spec §3.3) over keys its sliding producer's ring no longer holds once a
+  // chunk is past W, so such a model prefills in one pass.
+  it('equals the one-pass prefill', async () => {
+    const folder = folderSource(fixtureDir('A'))
+    const source = {
+      ...folder,
+      name: folder.name,
+      read: async (file: string) => {
+        if (file !== 'config.json') return folder.read(file)
+        const config = JSON.parse(new TextDecoder().decode(await folder.read(file)))
+        return new TextEncoder().encode(JSON.stringify({ ...config, global_attn_idx: [...config.global_attn_idx, 3] })) // layer 3 reads layer 1's K/V
+      },
+    }
+    const loaded = await loadModel(source, { kernels: createReferenceKernels() })
+    assert.ok(loaded.config.layers[3].window === 'global' && loaded.config.layers[1].window === 'sliding')
+    const fixture = readFixture('A')
+    const ids = [...fixture.promptIds, ...fixture.decodeIds]
+    const onePass = new HymbaModel(loaded.config, loaded.weights, loaded.kernels, { chunkTokens: Infinity })
+    const chunked = new HymbaModel(loaded.config, loaded.weights, loaded.kernels, { chunkTokens: 5 })
+    assert.deepEqual(chunked.prefill(chunked.newState(), ids, { allLogits: true }), onePass.prefill(onePass.newState(), ids, { allLogits: true }))
+  })
+})
+
+describe('backend memory order', () => {
+  // A fixed memory fragments when a block that outlives a step (a cache growing) is allocated while
+  // the step's scratch is live: first fit puts it above the scratch, in the middle of what becomes
+  // free again when the step ends (issue 3: workerd refused 1 MiB with 1.9 MiB free).
+  it('nothing that outlives a step is allocated while the step holds scratch', async () => {
+    const reference = createReferenceKernels()
+    const events: Array<{ buffer: Float32Array; freed: boolean }> = []
+    const kernels = {
+      ...reference,
+      alloc: (length: number) => {
+        const buffer = reference.alloc(length)
+        events.push({ buffer, freed: false })
+        return buffer
+      },
+      free: (buffer: Float32Array) => events.push({ buffer, freed: true }),
+    }
+    const loaded = await loadModel(folderSource(fixtureDir('A')), { kernels })
+    // one pass per step, so a cache grows at most once in it and whatever the step frees is scratch
+    // (with chunks, the block a cache outgrows in a later chunk is freed too); the chunk loop is the same code
+    const model = new HymbaModel(loaded.config, loaded.weights, kernels, { chunkTokens: Infinity })
+    const fixture = readFixture('A')
+    const state = model.newState()
+    const steps: Array<[string, () => unknown]> = [
+      ['prefill', () => model.prefill(state, [...fixture.promptIds, ...fixture.promptIds])],
+      ['append', () => model.append(state, fixture.decodeIds)],
+      ...fixture.decodeIds.map((id, i): [string, () => unknown] => [`decode ${i}`, () => model.decode(state, id)]),
+    ]
+    for (const [what, step] of steps) {
+      events.length = 0
+      step()
+      const freedAt = new Map(events.flatMap((e, i) => (e.freed ? [[e.buffer, i] as const] : [])))
+      let grown = 0
+      events.forEach((e, i) => {
+        if (e.freed || freedAt.has(e.buffer)) return // freed within the step: scratch
+        grown++
+        const live = events.filter((t, j) => !t.freed && j < i && (freedAt.get(t.buffer) ?? -1) > i)
+        assert.equal(live.length, 0, `${what}: a buffer that outlives the step was allocated while ${live.length} scratch buffers were live`)
+      })
+      if (what === 'prefill') assert.ok(grown > 0, 'the prefill grows the caches (the case under test)')
+    }
   })
 })

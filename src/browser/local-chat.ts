@@ -186,8 +186,8 @@ export class LocalChat<S = unknown> {
 
 async function loadWebGpu(source: CheckpointSource, gpu: Awaited<ReturnType<typeof requestGpu>>): Promise<WebGpuModel> {
   if (await isBundle(source)) {
-    const { config, reader } = await openBundle(source)
-    return WebGpuModel.create(config, reader, { shaders: embeddedShaders, gpu })
+    const bundle = await openBundle(source)
+    return WebGpuModel.create(bundle.config, await bundle.readAll(), { shaders: embeddedShaders, gpu })
   }
   const config = await readConfig(source)
   return WebGpuModel.create(config, checkpointReader(await TensorStore.open(source)), { shaders: embeddedShaders, gpu })

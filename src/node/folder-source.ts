@@ -11,7 +11,8 @@ export function folderSource(dir: string): CheckpointSource {
     name: root,
     async read(file) {
       try {
-        return new Uint8Array(await readFile(join(root, file)))
+        const bytes = await readFile(join(root, file))
+        return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) // a view: no second copy of a 20 MiB file
       } catch (err) {
         throw new BadCheckpoint(join(root, file), `cannot read: ${(err as Error).message}`)
       }
