@@ -22,6 +22,7 @@ import { folderSink } from '../src/node/folder-sink.ts'
 import { folderSource } from '../src/node/folder-source.ts'
 import { createWasmKernels, createWasmKernelsFromModules } from '../wasm/loader.ts'
 import { measureModel, type E2eResult } from './bench-e2e.ts'
+import { RowLimitProbe, type RowLimits } from './row-limits.ts'
 import type { OrtRow } from './ort-graphs.ts'
 
 const ROOT = resolve(import.meta.dirname, '..')
@@ -34,6 +35,9 @@ const option = (name: string) => {
 const PROMPT = 128
 const DECODE = 32
 const MiB = 1024 * 1024
+/** The compiled limit probes (kernels/limits.ts, kernels/limits_relaxed.ts), written by (a) for the children and workerd. */
+const LIMITS_WASM = join(ROOT, '.tmp/limits.wasm')
+const LIMITS_RELAXED_WASM = join(ROOT, '.tmp/limits-relaxed.wasm')
 /** v.toFixed(d), '–' for a value JSON turned into null (NaN) or one that is missing. */
 const fixed = (v: number | null | undefined, d = 1) => (v === undefined || v === null || Number.isNaN(v) ? '–' : v.toFixed(d))
 
@@ -46,26 +50,60 @@ interface NodeE2e extends E2eResult {
   rssBytes: number // process RSS after the run
   heapUsedBytes: number // JS heap after a GC
   arrayBuffersBytes: number // ArrayBuffers outside wasm memory after a GC (Node counts wasm memory apart)
-  loadPeakRssBytes: number // process RSS growth from before loading to its peak: wasm pages touched + model files held (one at a time for bundles)
+  loadPeakRssBytes?: number // process RSS growth from before loading to its peak: wasm pages touched + model files held (one at a time for bundles); Linux only
+  limits: RowLimits // the machine's limits probed in this process around the decode timing (scripts/row-limits.ts), wall clock
+  cpuLimits: RowLimits // the same on process CPU time
   runtimeBytes: number // wasmPeakBytes + heapUsedBytes + arrayBuffersBytes: what an isolate holds at steady state
 }
 
+/** Peak RSS since `resetPeakRss` (Linux: VmHWM of /proc/self/status), in bytes; undefined elsewhere. */
+function peakRss(): number | undefined {
+  try {
+    const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]
+    return kb === undefined ? undefined : Number(kb) * 1024
+  } catch {
+    return undefined
+  }
+}
+
+/** Resets the peak RSS (Linux: writing 5 to /proc/self/clear_refs); getrusage's maxRSS cannot be reset and survives exec. */
+function resetPeakRss(): void {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5')
+  } catch {
+    // not Linux: peakRss() then reports the process's lifetime peak or nothing
+  }
+}
+
+/**
+ * Runs in a child started with relaxed SIMD enabled (for the FMA probe); the model itself runs on the
+ * plain-SIMD build (relaxed: false), the Node configuration this row stands for.
+ */
 async function child(dir: string, modulesDir: string | undefined, reps: number): Promise<void> {
   const memoryBytes = 1536 * MiB // reserved, not touched: RSS counts only what is used
   const kernels: Kernels = modulesDir
     ? await createWasmKernelsFromModules({ simd: await WebAssembly.compile(readFileSync(join(modulesDir, 'kernels-simd.wasm'))) }, { memoryBytes, relaxed: false })
-    : await createWasmKernels({ memoryBytes })
-  const rssBeforeLoad = process.memoryUsage().rss
-  const t0 = performance.now()
-  const model = await loadModel(folderSource(dir), { kernels })
-  const loadMs = performance.now() - t0
-  const loadPeakRssBytes = process.resourceUsage().maxRSS * 1024 - rssBeforeLoad // maxRSS: KiB, the process's high-water mark
-  const allocator = (kernels as unknown as { allocator: { peakBytes: number } }).allocator
+    : await createWasmKernels({ memoryBytes, relaxed: false })
   const cpuClock = () => {
     const u = process.cpuUsage()
     return (u.user + u.system) / 1e3
   }
+  const [plainLimits, fmaLimits] = await Promise.all([WebAssembly.compile(readFileSync(LIMITS_WASM)), WebAssembly.compile(readFileSync(LIMITS_RELAXED_WASM))])
+  const wall = await RowLimitProbe.create(plainLimits, fmaLimits, () => performance.now())
+  const cpu = await RowLimitProbe.create(plainLimits, fmaLimits, cpuClock)
+  const rssBeforeLoad = process.memoryUsage().rss
+  resetPeakRss()
+  const t0 = performance.now()
+  const model = await loadModel(folderSource(dir), { kernels })
+  const loadMs = performance.now() - t0
+  const peak = peakRss()
+  const loadPeakRssBytes = peak === undefined ? undefined : peak - rssBeforeLoad
+  const allocator = (kernels as unknown as { allocator: { peakBytes: number } }).allocator
+  wall.probe()
+  cpu.probe()
   const result = measureModel(model, { promptTokens: PROMPT, decodeTokens: DECODE, repetitions: reps, peakBytes: () => allocator.peakBytes, cpuClock })
+  wall.probe()
+  cpu.probe()
   // V8 frees ArrayBuffer backing stores on a background sweeper after a GC: without the pause, the
   // model files (read whole at load) were still counted in some runs (7 vs 86 MiB for the same bundle)
   const gc = (globalThis as { gc?: () => void }).gc
@@ -74,7 +112,8 @@ async function child(dir: string, modulesDir: string | undefined, reps: number):
   gc?.()
   const mem = process.memoryUsage()
   const out: NodeE2e = { backend: kernels.name, loadMs, wasmPeakBytes: allocator.peakBytes, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed,
-    arrayBuffersBytes: mem.arrayBuffers, loadPeakRssBytes, runtimeBytes: allocator.peakBytes + mem.heapUsed + mem.arrayBuffers, ...result }
+    arrayBuffersBytes: mem.arrayBuffers, loadPeakRssBytes, runtimeBytes: allocator.peakBytes + mem.heapUsed + mem.arrayBuffers,
+    limits: wall.limits, cpuLimits: cpu.limits, ...result }
   process.stdout.write(JSON.stringify(out) + '\n')
 }
 
@@ -143,7 +182,7 @@ async function modelDir(m: (typeof models)[number], key: QuantKey): Promise<stri
 }
 
 function runChild(dir: string, modulesDir?: string): NodeE2e {
-  const args = ['--expose-gc', '--import', 'tsx', 'scripts/bench.ts', '--child', dir, '--reps', String(reps)]
+  const args = ['--expose-gc', '--experimental-wasm-relaxed-simd', '--no-liftoff', '--import', 'tsx', 'scripts/bench.ts', '--child', dir, '--reps', String(reps)]
   if (modulesDir) args.push('--modules', modulesDir)
   const out = execFileSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 24 })
   return JSON.parse(out.trim().split('\n').pop()!)
@@ -153,12 +192,10 @@ function runChild(dir: string, modulesDir?: string): NodeE2e {
 const limitsBinary = await limitsModule()
 const limits = await measureLimits(limitsBinary)
 {
-  const path = join(ROOT, '.tmp/limits.wasm')
-  const fmaPath = join(ROOT, '.tmp/limits-relaxed.wasm')
   mkdirSync(join(ROOT, '.tmp'), { recursive: true })
-  writeFileSync(path, limitsBinary)
-  writeFileSync(fmaPath, await limitsRelaxedModule())
-  const out = execFileSync(process.execPath, ['--experimental-wasm-relaxed-simd', '--no-liftoff', '--import', 'tsx', 'scripts/bench.ts', '--limits-cpu', path, '--fma', fmaPath], { cwd: ROOT, encoding: 'utf8' })
+  writeFileSync(LIMITS_WASM, limitsBinary)
+  writeFileSync(LIMITS_RELAXED_WASM, await limitsRelaxedModule())
+  const out = execFileSync(process.execPath, ['--experimental-wasm-relaxed-simd', '--no-liftoff', '--import', 'tsx', 'scripts/bench.ts', '--limits-cpu', LIMITS_WASM, '--fma', LIMITS_RELAXED_WASM], { cwd: ROOT, encoding: 'utf8' })
   const child = JSON.parse(out.trim().split('\n').pop()!) as { cpu: NonNullable<typeof limits.cpu>; fmaWall: number }
   limits.cpu = child.cpu
   limits.fmaGflops = child.fmaWall
@@ -244,6 +281,8 @@ if (!flag('--no-workerd')) {
       { type: 'ESModule', path: join(outDir, 'bench-worker.js'), contents: readFileSync(join(outDir, 'bench-worker.js'), 'utf8') },
       { type: 'CompiledWasm', path: join(outDir, 'kernels-simd.wasm'), contents: readFileSync(join(ROOT, 'wasm/kernels-simd.wasm')) },
       { type: 'CompiledWasm', path: join(outDir, 'kernels-relaxed.wasm'), contents: readFileSync(join(ROOT, 'wasm/kernels-relaxed.wasm')) },
+      { type: 'CompiledWasm', path: join(outDir, 'limits.wasm'), contents: readFileSync(LIMITS_WASM) },
+      { type: 'CompiledWasm', path: join(outDir, 'limits-relaxed.wasm'), contents: readFileSync(LIMITS_RELAXED_WASM) },
       // the plain build of ORT's wasm, the one onnxruntime-web runs in Node too, precompiled by workerd
       ...(withOrt ? [
         { type: 'ESModule' as const, path: join(outDir, 'ort-wasm-factory.js'), contents: readFileSync(join(outDir, 'ort-wasm-factory.js'), 'utf8') },
@@ -303,17 +342,23 @@ if (!flag('--no-workerd')) {
 
 // ---- roofline, targets, table ------------------------------------------------------------------
 
+/**
+ * A row's decode roofline: max(FLOPs / FMA peak, bytes / 256 MiB stream rate), with the limits probed in
+ * the row's own process around its decode timing (scripts/row-limits.ts; the run-level limits of (a)
+ * where a row has none). Node rows also on process CPU time (decode and limits both): time slices taken
+ * by other processes then stretch neither side.
+ */
 const roofline = (r: E2eRow) => {
   if (!r.counts || !r.decodeMsPerToken) return undefined
-  const computeMs = (r.counts.flops / (peakGflops * 1e9)) * 1e3
-  const memoryMs = (r.counts.bytes / (limits.streamGBs * 1e9)) * 1e3
-  const minMs = Math.max(computeMs, memoryMs)
-  // Node rows also on process CPU time (decode and limits both): contention from other processes then
-  // stretches neither side, where wall-clock limits and decode may be measured under different loads
-  const c = limits.cpu
-  const cpuMinMs = c && cpuPeakGflops && Math.max((r.counts.flops / (cpuPeakGflops * 1e9)) * 1e3, (r.counts.bytes / (c.streamGBs * 1e9)) * 1e3)
-  const cpuPercent = cpuMinMs && r.decodeCpuMsPerToken ? (100 * cpuMinMs) / r.decodeCpuMsPerToken : undefined
-  return { computeMs, memoryMs, minMs, bound: computeMs > memoryMs ? 'compute' : 'memory', percent: (100 * minMs) / r.decodeMsPerToken, cpuMinMs, cpuPercent }
+  const at = (l: { fma?: number; peak: number; stream: number }) => {
+    const computeMs = (r.counts!.flops / ((l.fma ?? l.peak) * 1e9)) * 1e3
+    const memoryMs = (r.counts!.bytes / (l.stream * 1e9)) * 1e3
+    return { computeMs, memoryMs, minMs: Math.max(computeMs, memoryMs) }
+  }
+  const wall = at(r.limits ? { fma: r.limits.fmaGflops, peak: r.limits.mulAddGflops, stream: r.limits.streamGBs } : { fma: peakGflops, peak: limits.peakGflops, stream: limits.streamGBs })
+  const cpu = r.cpuLimits ? at({ fma: r.cpuLimits.fmaGflops, peak: r.cpuLimits.mulAddGflops, stream: r.cpuLimits.streamGBs }) : undefined
+  const cpuPercent = cpu && r.decodeCpuMsPerToken ? (100 * cpu.minMs) / r.decodeCpuMsPerToken : undefined
+  return { ...wall, bound: wall.computeMs > wall.memoryMs ? 'compute' : 'memory', percent: (100 * wall.minMs) / r.decodeMsPerToken, cpuMinMs: cpu?.minMs, cpuPercent }
 }
 const rooflines = e2e.map((r) => ({ ...r, roofline: roofline(r) }))
 
@@ -356,7 +401,7 @@ const fitRows = rooflines.filter((r) => r.model.startsWith('bench-140m') && r.qu
     fits: shipped <= ISOLATE_BYTES,
     withFromScratchBytes: withScratch,
     fitsWithFromScratch: withScratch <= ISOLATE_BYTES,
-    loadPeakRssBytes: r.loadPeakRssBytes!,
+    loadPeakRssBytes: r.loadPeakRssBytes,
     workerd: w ? (w.error ? `failed in ${(WORKERD_INT4_MEMORY / MiB).toFixed(0)} MiB: ${w.error.split('\n')[0].slice(0, 100)}` : `ran in ${(WORKERD_INT4_MEMORY / MiB).toFixed(0)} MiB of wasm memory (peak ${(w.shippedPeakBytes! / MiB).toFixed(1)} MiB)${w.fromScratchError ? '; from-scratch TTFT out of memory' : ''}`) : undefined,
   }
 })
@@ -391,11 +436,11 @@ plain.rows.forEach((r) => {
 log()
 // the models' rows (none under --no-e2e)
 if (rooflines.length) {
-  log(`## End to end (prompt ${PROMPT}, ${DECODE} decode tokens, median of ${reps}; roofline = max(FLOPs / ${fixed(peakGflops)} GFLOP/s (wasm FMA peak), bytes / ${limits.streamGBs.toFixed(1)} GB/s))`)
+  log(`## End to end (prompt ${PROMPT}, ${DECODE} decode tokens, median of ${reps}; roofline = max(FLOPs / wasm FMA peak, bytes / 256 MiB stream rate), both probed in the row's own process around its decode timing)`)
   log('wasm peak: load + new session + prefill + decode (the shipped, meta-prefix path); "+ scratch": also the from-scratch TTFT (M + P tokens at once); JS: heap + ArrayBuffers after a GC (Node)')
   log('% roofline (CPU): Node only, decode and limits both timed in process CPU time')
-  log('| runtime | model | quant | prefill tok/s | decode tok/s | TTFT meta prefix ms | TTFT from scratch ms | decode ms | roofline ms | % roofline | % roofline (CPU) | weights MiB | state MiB | wasm peak MiB | + scratch MiB | JS MiB |')
-  log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
+  log('| runtime | model | quant | prefill tok/s | decode tok/s | TTFT meta prefix ms | TTFT from scratch ms | decode ms | row limits: FMA GFLOP/s, GB/s | roofline ms | % roofline | % roofline (CPU) | weights MiB | state MiB | wasm peak MiB | + scratch MiB | JS MiB |')
+  log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
   for (const r of rooflines) {
     if (r.error) {
       log(`| ${r.runtime} | ${r.model} | ${r.quant} | error: ${r.error.split('\n')[0].slice(0, 80)} |`)
@@ -403,7 +448,7 @@ if (rooflines.length) {
     }
     const f = fixed
     log(`| ${r.runtime}${r.backend ? ` (${r.backend})` : ''} | ${r.model} | ${r.quant} | ${f(r.prefillTokensPerS)} | ${f(r.decodeTokensPerS)} | ${f(r.ttftMetaPrefixMs, 0)} | ${r.fromScratchError ? 'out of memory' : f(r.ttftFromScratchMs, 0)} | ` +
-      `${f(r.decodeMsPerToken, 2)} | ${f(r.roofline?.minMs, 2)} (${r.roofline?.bound}) | ${f(r.roofline?.percent, 0)} | ${f(r.roofline?.cpuPercent, 0)} | ${f(r.counts!.weightBytes / MiB)} | ${f(r.stateBytes! / MiB, 2)} | ${f((r.shippedPeakBytes ?? NaN) / MiB)} | ${f(r.wasmPeakBytes! / MiB)} | ${f(r.heapUsedBytes !== undefined ? (r.heapUsedBytes + r.arrayBuffersBytes!) / MiB : undefined)} |`)
+      `${f(r.decodeMsPerToken, 2)} | ${r.limits ? `${f(r.limits.fmaGflops)}, ${f(r.limits.streamGBs)}` : '(a)'} | ${f(r.roofline?.minMs, 2)} (${r.roofline?.bound}) | ${f(r.roofline?.percent, 0)} | ${f(r.roofline?.cpuPercent, 0)} | ${f(r.counts!.weightBytes / MiB)} | ${f(r.stateBytes! / MiB, 2)} | ${f((r.shippedPeakBytes ?? NaN) / MiB)} | ${f(r.wasmPeakBytes! / MiB)} | ${f(r.heapUsedBytes !== undefined ? (r.heapUsedBytes + r.arrayBuffersBytes!) / MiB : undefined)} |`)
   }
   log()
 }
@@ -441,7 +486,7 @@ for (const fmt of ['f32', 'int8', 'int4'] as const) {
 }
 for (const t of fitRows) {
   log(`| int4 140M fits 128 MB (${t.quant}) | weights ${fx(t.weightsMiB)} MiB; wasm peak ${fx(t.wasmPeakMiB)} MiB + JS ${fx(t.jsMiB)} MiB = ${fx(t.totalBytes / 1e6)} MB` +
-    `${t.fitsWithFromScratch ? '' : `; ${fx(t.withFromScratchBytes / 1e6)} MB with the from-scratch TTFT`}; load peak (RSS growth) ${fx(t.loadPeakRssBytes / 1e6)} MB${t.workerd ? `; workerd: ${t.workerd}` : ''} | ${yes(t.fits)} |`)
+    `${t.fitsWithFromScratch ? '' : `; ${fx(t.withFromScratchBytes / 1e6)} MB with the from-scratch TTFT`}; load peak (RSS growth) ${t.loadPeakRssBytes === undefined ? 'not measured' : `${fx(t.loadPeakRssBytes / 1e6)} MB`}${t.workerd ? `; workerd: ${t.workerd}` : ''} | ${yes(t.fits)} |`)
 }
 log()
 

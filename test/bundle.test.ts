@@ -278,6 +278,8 @@ describe('hymba convert', () => {
     ['--embed int2', ['--from', fixtureDir('B'), '--to', fresh(), '--quant', 'int4', '--embed', 'int2']],
     ['--embed int4 without --quant int4', ['--from', fixtureDir('B'), '--to', fresh(), '--quant', 'int8', '--embed', 'int4']],
     ['a non-empty --to', ['--from', fixtureDir('B'), '--to', nonEmpty, '--quant', 'f32']],
+    ['--file-mib 0', ['--from', fixtureDir('B'), '--to', fresh(), '--quant', 'int4', '--file-mib', '0']],
+    ['--file-mib 21', ['--from', fixtureDir('B'), '--to', fresh(), '--quant', 'int4', '--file-mib', '21']],
   ]
   for (const [what, args] of bad) {
     it(`exits non-zero with usage for ${what}`, () => {

@@ -4,7 +4,7 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { convertCheckpoint, GROUPS, type Group } from '../bundle/convert.ts'
 import { EMBED_QUANTS, type EmbedQuant } from '../bundle/policy.ts'
-import { QUANTS, type Quant } from '../bundle/format.ts'
+import { MAX_FILE_BYTES, QUANTS, type Quant } from '../bundle/format.ts'
 import { generate } from '../generate.ts'
 import { HymbaError } from '../errors.ts'
 import { loadModel } from '../load.ts'
@@ -26,8 +26,9 @@ commands:
   generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--top-k K]
            [--seed S] [--backend B]   stream a continuation of TEXT to stdout
   convert  --from HF_DIR --to OUT_DIR --quant f32|f16|int8|int4 [--group 32|64] [--embed int8|int4]
-           write a bundle (data files ≤ 20 MiB, manifest.json with sha-256) into an empty OUT_DIR;
-           --group: columns per scale, default 64 for int8, 32 for int4
+           [--file-mib N]   write a bundle (data files ≤ 20 MiB, manifest.json with sha-256) into an
+           empty OUT_DIR; --group: columns per scale, default 64 for int8, 32 for int4; --file-mib:
+           smaller data files (1–20 MiB), so that loading holds less beside the weights
 
 --model DIR takes an HF checkpoint folder or a bundle folder (manifest.json).
 
@@ -150,7 +151,7 @@ async function generateCommand(args: string[]): Promise<void> {
 
 /** `hymba convert`: an HF checkpoint folder → a bundle folder, with progress on stderr. */
 async function convert(args: string[]): Promise<void> {
-  const flags = parseFlags(args, { from: { type: 'string', required: true }, to: { type: 'string', required: true }, quant: { type: 'string', required: true }, group: { type: 'number' }, embed: { type: 'string' } })
+  const flags = parseFlags(args, { from: { type: 'string', required: true }, to: { type: 'string', required: true }, quant: { type: 'string', required: true }, group: { type: 'number' }, embed: { type: 'string' }, 'file-mib': { type: 'number' } })
   const quant = flags.quant as Quant
   if (!QUANTS.includes(quant)) throw new UsageError(`--quant must be one of ${QUANTS.join(', ')}, got ${JSON.stringify(flags.quant)}`)
   const group = flags.group as Group | undefined
@@ -158,6 +159,8 @@ async function convert(args: string[]): Promise<void> {
   const embed = flags.embed as EmbedQuant | undefined
   if (embed !== undefined && !EMBED_QUANTS.includes(embed)) throw new UsageError(`--embed must be one of ${EMBED_QUANTS.join(', ')}`)
   if (embed === 'int4' && quant !== 'int4') throw new UsageError('--embed int4 needs --quant int4')
+  const fileMiB = flags['file-mib'] as number | undefined
+  if (fileMiB !== undefined && !(Number.isInteger(fileMiB) && fileMiB >= 1 && fileMiB <= MAX_FILE_BYTES / 2 ** 20)) throw new UsageError(`--file-mib must be a whole number of MiB from 1 to ${MAX_FILE_BYTES / 2 ** 20}`)
   const existing = await readdir(flags.to!).catch(() => [])
   if (existing.length > 0) throw new UsageError(`${flags.to} is not empty`)
   const started = performance.now()
@@ -165,6 +168,7 @@ async function convert(args: string[]): Promise<void> {
     quant,
     group,
     embed,
+    ...(fileMiB === undefined ? {} : { maxFileBytes: fileMiB * 2 ** 20 }),
     onProgress: ({ done, total, tensor }) => {
       const line = `[${done}/${total}] ${tensor.name} ${tensor.format}${tensor.group ? `/${tensor.group}` : ''}`
       if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${line}`)
