@@ -1,39 +1,52 @@
-// Machine-limit probes for scripts/bench-kernels.ts (not part of the shipped modules): the wasm
-// f32x4 mul+add peak and the streaming read bandwidth from linear memory.
-// Owns: peak_mul_add_f32, stream_read_f32.
-// Must not import: anything.
+// Machine-limit probes for scripts/bench-kernels.ts and scripts/row-limits.ts (not part of the shipped
+// modules): the wasm f32x4 mul+add peak and the streaming read bandwidth from linear memory; the peak's
+// chains serve the FMA peak of kernels/limits_relaxed.ts too.
+// Owns: peak_mul_add_f32, stream_read_f32, peakChains (shared with kernels/limits_relaxed.ts).
+// Must not import: anything but ./simd (the Plain / Relaxed switch).
+import { isRelaxed, Plain } from './simd'
 
 const FACTORS = memory.data<f32>([0.999999, 1e-6])
 
+/** a·m + c: f32x4 mul then add (Plain), or one fused multiply-add (Relaxed: f32x4.relaxed_madd). */
+// @ts-ignore: decorator
+@inline function madd<V>(a: v128, m: v128, c: v128): v128 {
+  return isRelaxed<V>() ? f32x4.relaxed_madd(a, m, c) : f32x4.add(f32x4.mul(a, m), c)
+}
+
 /**
- * 12 independent mul+add chains (V8 keeps ≤ 16 v128 in registers; 12 chains cover the latency of
- * a dependent mul → add pair on 2–4 FP pipes). Does iters · 12 · 4 · 2 flops; the result only keeps
- * the work alive.
+ * 12 independent a·m + c chains (V8 keeps ≤ 16 v128 in registers; 12 chains cover the latency of a
+ * dependent mul → add or FMA on 2–4 FP pipes). Does iters · 12 · 4 · 2 flops; the result only keeps
+ * the work alive. m and c are loaded, not constants: V8 15 (workerd) rebuilds a v128 constant at every
+ * use inside the loop, which tripled it (8 instead of 25 GFLOP/s for mul+add, measured in workerd).
  */
-export function peak_mul_add_f32(iters: i32): f32 {
-  // loaded, not constants: V8 15 (workerd) rebuilds a v128 constant at every use inside the loop, which
-  // tripled the loop (8 instead of 25 GFLOP/s for mul+add, measured in workerd and Deno)
+// @ts-ignore: decorator
+@inline export function peakChains<V>(iters: i32): f32 {
   const m = v128.load32_splat(FACTORS)
   const c = v128.load32_splat(FACTORS + 4)
   let a0 = f32x4.splat(1.0), a1 = f32x4.splat(1.1), a2 = f32x4.splat(1.2), a3 = f32x4.splat(1.3)
   let a4 = f32x4.splat(1.4), a5 = f32x4.splat(1.5), a6 = f32x4.splat(1.6), a7 = f32x4.splat(1.7)
   let a8 = f32x4.splat(1.8), a9 = f32x4.splat(1.9), a10 = f32x4.splat(2.0), a11 = f32x4.splat(2.1)
   for (let i = 0; i < iters; i++) {
-    a0 = f32x4.add(f32x4.mul(a0, m), c)
-    a1 = f32x4.add(f32x4.mul(a1, m), c)
-    a2 = f32x4.add(f32x4.mul(a2, m), c)
-    a3 = f32x4.add(f32x4.mul(a3, m), c)
-    a4 = f32x4.add(f32x4.mul(a4, m), c)
-    a5 = f32x4.add(f32x4.mul(a5, m), c)
-    a6 = f32x4.add(f32x4.mul(a6, m), c)
-    a7 = f32x4.add(f32x4.mul(a7, m), c)
-    a8 = f32x4.add(f32x4.mul(a8, m), c)
-    a9 = f32x4.add(f32x4.mul(a9, m), c)
-    a10 = f32x4.add(f32x4.mul(a10, m), c)
-    a11 = f32x4.add(f32x4.mul(a11, m), c)
+    a0 = madd<V>(a0, m, c)
+    a1 = madd<V>(a1, m, c)
+    a2 = madd<V>(a2, m, c)
+    a3 = madd<V>(a3, m, c)
+    a4 = madd<V>(a4, m, c)
+    a5 = madd<V>(a5, m, c)
+    a6 = madd<V>(a6, m, c)
+    a7 = madd<V>(a7, m, c)
+    a8 = madd<V>(a8, m, c)
+    a9 = madd<V>(a9, m, c)
+    a10 = madd<V>(a10, m, c)
+    a11 = madd<V>(a11, m, c)
   }
   const s = f32x4.add(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)), f32x4.add(f32x4.add(a4, a5), f32x4.add(a6, a7)))
   return f32x4.extract_lane(f32x4.add(s, f32x4.add(f32x4.add(a8, a9), f32x4.add(a10, a11))), 0)
+}
+
+/** The f32x4 mul+add peak: iters · 96 flops. */
+export function peak_mul_add_f32(iters: i32): f32 {
+  return peakChains<Plain>(iters)
 }
 
 /** Σ of `bytes` (a multiple of 64) bytes of floats at ptr, read once in order with 4 accumulators. */
