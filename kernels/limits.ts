@@ -1,4 +1,4 @@
-// Machine-limit probes for scripts/bench-kernels.ts and scripts/row-limits.ts (not part of the shipped
+// Machine-limit probes for scripts/limit-probe.ts (not part of the shipped
 // modules): the wasm f32x4 mul+add peak and the streaming read bandwidth from linear memory; the peak's
 // chains serve the FMA peak of kernels/limits_relaxed.ts too.
 // Owns: peak_mul_add_f32, stream_read_f32, peakChains (shared with kernels/limits_relaxed.ts).

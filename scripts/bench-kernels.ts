@@ -11,6 +11,7 @@ import * as ort from 'onnxruntime-web'
 import type { MatrixSource } from '../src/backend.ts'
 import { createWasmKernels } from '../wasm/loader.ts'
 import { compileKernels } from './asc.ts'
+import { LimitProbe, type MachineLimits } from './limit-probe.ts'
 import { GROUP, ortModel, randomBytes, randomF32 } from './ort-graphs.ts'
 
 export const SHAPES: Array<[string, number, number]> = [
@@ -23,14 +24,9 @@ export const SHAPES: Array<[string, number, number]> = [
   ['logits 1600→32001', 1600, 32001],
 ]
 
-/** Process CPU time in ms (user + system): unlike the wall clock, not stretched by other processes on a shared machine. */
-export const cpuClock = () => {
-  const u = process.cpuUsage()
-  return (u.user + u.system) / 1e3
-}
-
-/** Median seconds per call: calls batched to ≥ 20 ms, 7 batches after a warm-up (≥ ~0.2 s per row). clock: ms (default wall). */
-export async function timeIt(fn: () => unknown | Promise<unknown>, clock: () => number = () => performance.now()): Promise<number> {
+/** Median seconds per call: calls batched to ≥ 20 ms, 7 batches after a warm-up (≥ ~0.2 s per row). */
+async function timeIt(fn: () => unknown | Promise<unknown>): Promise<number> {
+  const clock = () => performance.now()
   for (let i = 0; i < 2; i++) await fn()
   let reps = 1
   for (;;) {
@@ -60,65 +56,13 @@ function sources(rows: number, cols: number): MatrixSource[] {
   ]
 }
 
-// ---- machine limits -------------------------------------------------------------------------
-
-interface LimitExports {
-  peak_mul_add_f32(iters: number): number
-  stream_read_f32(ptr: number, bytes: number): number
-}
-export interface Limits {
-  peakGflops: number // wasm f32x4 mul+add, one core
-  streamGBs: number // sequential read of 256 MiB of wasm memory
-  stream32MiBGBs: number // the same over 32 MiB (may sit partly in the last-level cache)
-  /**
-   * The same three timed in process CPU time, in a fresh child process (scripts/bench.ts): what one core
-   * does while it runs (the e2e "CPU" roofline uses these). Not in this process: after the
-   * AssemblyScript compiler ran, V8 keeps tiering up binaryen's wasm on background threads, which
-   * process CPU time counts (measured here: half the peak).
-   */
-  cpu?: { peakGflops: number; streamGBs: number; stream32MiBGBs: number; fmaGflops?: number }
-  /**
-   * The wasm f32x4 FMA peak (`f32x4.relaxed_madd`, kernels/limits_relaxed.ts), one core: the "wasm FMA
-   * peak" issue 3's roofline is defined against. Only engines with relaxed SIMD run it (workerd, Node
-   * with --experimental-wasm-relaxed-simd), so scripts/bench.ts measures it in a child process.
-   */
-  fmaGflops?: number
-}
+// ---- machine limits (measured by scripts/limit-probe.ts) --------------------------------------
 
 /** The limits module (kernels/limits.ts), compiled by AssemblyScript. */
 export const limitsModule = () => compileKernels('kernels/limits.ts', { relaxed: false })
 
 /** The relaxed-SIMD limits module (kernels/limits_relaxed.ts): the FMA peak. */
 export const limitsRelaxedModule = () => compileKernels('kernels/limits_relaxed.ts', { relaxed: true })
-
-/** The wasm FMA peak in GFLOP/s on the given clock (ms; default wall); needs an engine with relaxed SIMD. */
-export async function measureFmaPeak(binary: Uint8Array<ArrayBuffer>, clock?: () => number): Promise<number> {
-  const memory = new WebAssembly.Memory({ initial: 1, maximum: 1 })
-  const instance = await WebAssembly.instantiate(await WebAssembly.compile(binary), { env: { memory } })
-  const iters = 2_000_000
-  const seconds = await timeIt(() => (instance.exports as unknown as { peak_fma_f32(iters: number): number }).peak_fma_f32(iters), clock)
-  return (iters * 12 * 4 * 2) / seconds / 1e9
-}
-
-/** Limits on the given clock (ms; default wall), from the compiled limits module (default: compiled here). */
-export async function measureLimits(binary?: Uint8Array<ArrayBuffer>, clock?: () => number): Promise<Limits> {
-  const streamBytes = 256 << 20
-  const memory = new WebAssembly.Memory({ initial: streamBytes / 65536 + 16, maximum: streamBytes / 65536 + 16 })
-  const module = await WebAssembly.compile(binary ?? (await limitsModule()))
-  const instance = await WebAssembly.instantiate(module, { env: { memory } })
-  const x = instance.exports as unknown as LimitExports
-  const iters = 2_000_000
-  const peakSeconds = await timeIt(() => x.peak_mul_add_f32(iters), clock)
-  new Float32Array(memory.buffer, 1 << 20, streamBytes / 4).fill(1)
-  const streamSeconds = await timeIt(() => x.stream_read_f32(1 << 20, streamBytes), clock)
-  // a 32 MiB buffer (the size of the mid-sized matrices) may sit partly in the last-level cache
-  const smallSeconds = await timeIt(() => x.stream_read_f32(1 << 20, 32 << 20), clock)
-  return {
-    peakGflops: (iters * 12 * 4 * 2) / peakSeconds / 1e9,
-    streamGBs: streamBytes / streamSeconds / 1e9,
-    stream32MiBGBs: (32 << 20) / smallSeconds / 1e9,
-  }
-}
 
 // ---- run --------------------------------------------------------------------------------------
 
@@ -145,7 +89,7 @@ export interface KernelBenchOptions {
 }
 
 /** Every shape × format at T = 1 (and the prefill Ts on one shape), beside ORT at T = 1. */
-export async function benchKernels(limits: Limits, options: KernelBenchOptions = {}): Promise<{ backend: string; rows: KernelRow[] }> {
+export async function benchKernels(limits: MachineLimits, options: KernelBenchOptions = {}): Promise<{ backend: string; rows: KernelRow[] }> {
   const shapes = options.shapes ?? SHAPES
   const log = options.log ?? console.log
   ort.env.wasm.numThreads = 1
@@ -197,8 +141,10 @@ if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).
   const args = new Set(process.argv.slice(2))
   const json = args.has('--json')
   const log = json ? () => {} : console.log
-  const limits = await measureLimits()
-  log(`wasm f32x4 mul+add peak ${limits.peakGflops.toFixed(1)} GFLOP/s; ` +
+  const probe = await LimitProbe.create(await WebAssembly.compile(await limitsModule()), undefined, () => performance.now())
+  probe.probe()
+  const limits = probe.limits
+  log(`wasm f32x4 mul+add peak ${limits.mulAddGflops.toFixed(1)} GFLOP/s; ` +
     `streaming read ${limits.streamGBs.toFixed(1)} GB/s (256 MiB), ${limits.stream32MiBGBs.toFixed(1)} GB/s (32 MiB)`)
   const { backend, rows } = await benchKernels(limits, { shapes: args.has('--quick') ? SHAPES.slice(3, 4) : SHAPES, ort: !args.has('--no-ort'), log })
   const result = {

@@ -8,7 +8,7 @@
 // GET /ort?shapes=… with onnxruntime-web's f32 / q8 / q4 speed at M = 1 on the same shapes inside
 // workerd (wasm backend, 1 thread, no proxy; graphs from scripts/ort-graphs.ts; the ORT wasm module
 // imported precompiled and handed over by scripts/ort-wasm-factory.ts), timed by the same timeIt.
-// /run also probes the machine's limits (scripts/row-limits.ts) before and after its decode timing.
+// /run also probes the machine's limits (scripts/limit-probe.ts) before and after its decode timing.
 // Owns: the bench worker. Must not import: worker/, Node built-ins.
 import type { MatrixSource } from '../src/backend.ts'
 import type { CheckpointSource } from '../src/checkpoint.ts'
@@ -23,7 +23,7 @@ import limitsPlain from './limits.wasm'
 // @ts-expect-error: as above
 import limitsRelaxed from './limits-relaxed.wasm'
 import { measureModel } from './bench-e2e.ts'
-import { RowLimitProbe } from './row-limits.ts'
+import { LimitProbe } from './limit-probe.ts'
 import * as ort from 'onnxruntime-web/wasm'
 import { ortModel, type Format, type OrtRow } from './ort-graphs.ts'
 
@@ -106,7 +106,7 @@ async function ortRows(shapes: Array<[string, number, number]>): Promise<OrtRow[
 const ENDPOINTS: Record<string, (shapes: Array<[string, number, number]>) => Promise<unknown[]>> = { '/kernels': kernelRows, '/ort': ortRows }
 
 /** One probe per isolate (its 256 MiB stream buffer is allocated once), taken around every /run's decode. */
-let probe: Promise<RowLimitProbe> | undefined
+let probe: Promise<LimitProbe> | undefined
 
 export default {
   async fetch(request: Request, env: Env): Promise<Response> {
@@ -139,7 +139,7 @@ export default {
       const model = await loadModel(source, { kernels })
       const loadMs = performance.now() - t0
       const allocator = (kernels as unknown as { allocator: { peakBytes: number } }).allocator
-      const limits = await (probe ??= RowLimitProbe.create(limitsPlain as WebAssembly.Module, limitsRelaxed as WebAssembly.Module, () => performance.now()))
+      const limits = await (probe ??= LimitProbe.create(limitsPlain as WebAssembly.Module, limitsRelaxed as WebAssembly.Module, () => performance.now()))
       limits.probe()
       const result = measureModel(model, { promptTokens: q('prompt', 128), decodeTokens: q('decode', 32), repetitions: q('reps', 3), peakBytes: () => allocator.peakBytes })
       limits.probe()

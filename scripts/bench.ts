@@ -1,6 +1,6 @@
 // `npm run bench` (issue 3): everything in one run, one table, bench/results.json.
-//  (a) machine limits: wasm f32x4 FMA peak (relaxed SIMD, in a child) and mul+add peak, streaming read
-//      bandwidth (scripts/bench-kernels.ts);
+//  (a) machine limits: wasm f32x4 FMA peak and mul+add peak, streaming read bandwidth (scripts/limit-probe.ts,
+//      in a relaxed-SIMD child, wall clock and CPU time);
 //  (b) kernels at Hymba-1.5B shapes, f32/q8/q4, beside onnxruntime-web on the same shapes; plain SIMD
 //      here, relaxed SIMD in a child `node --experimental-wasm-relaxed-simd --no-liftoff`;
 //  (c) end to end in Node, one child process per model × quantisation (clean RSS): prefill and
@@ -22,7 +22,7 @@ import { folderSink } from '../src/node/folder-sink.ts'
 import { folderSource } from '../src/node/folder-source.ts'
 import { createWasmKernels, createWasmKernelsFromModules } from '../wasm/loader.ts'
 import { measureModel, type E2eResult } from './bench-e2e.ts'
-import { RowLimitProbe, type RowLimits } from './row-limits.ts'
+import { LimitProbe, type MachineLimits } from './limit-probe.ts'
 import type { OrtRow } from './ort-graphs.ts'
 
 const ROOT = resolve(import.meta.dirname, '..')
@@ -51,9 +51,22 @@ interface NodeE2e extends E2eResult {
   heapUsedBytes: number // JS heap after a GC
   arrayBuffersBytes: number // ArrayBuffers outside wasm memory after a GC (Node counts wasm memory apart)
   loadPeakRssBytes?: number // process RSS growth from before loading to its peak: wasm pages touched + model files held (one at a time for bundles); Linux only
-  limits: RowLimits // the machine's limits probed in this process around the decode timing (scripts/row-limits.ts), wall clock
-  cpuLimits: RowLimits // the same on process CPU time
+  limits: MachineLimits // the machine's limits probed in this process around the decode timing (scripts/limit-probe.ts), wall clock
+  cpuLimits: MachineLimits // the same on process CPU time
   runtimeBytes: number // wasmPeakBytes + heapUsedBytes + arrayBuffersBytes: what an isolate holds at steady state
+}
+
+/** Process CPU time in ms (user + system): unlike the wall clock, not stretched by other processes. */
+function cpuClock(): number {
+  const u = process.cpuUsage()
+  return (u.user + u.system) / 1e3
+}
+
+/** Probes of the machine's limits (scripts/limit-probe.ts) on the wall clock and on CPU time; needs relaxed SIMD. */
+async function limitProbes(): Promise<{ wall: LimitProbe; cpu: LimitProbe }> {
+  const [plain, fma] = await Promise.all([WebAssembly.compile(readFileSync(LIMITS_WASM)), WebAssembly.compile(readFileSync(LIMITS_RELAXED_WASM))])
+  const wall = await LimitProbe.create(plain, fma, () => performance.now())
+  return { wall, cpu: wall.on(cpuClock) }
 }
 
 /** Peak RSS since `resetPeakRss` (Linux: VmHWM of /proc/self/status), in bytes; undefined elsewhere. */
@@ -84,13 +97,7 @@ async function child(dir: string, modulesDir: string | undefined, reps: number):
   const kernels: Kernels = modulesDir
     ? await createWasmKernelsFromModules({ simd: await WebAssembly.compile(readFileSync(join(modulesDir, 'kernels-simd.wasm'))) }, { memoryBytes, relaxed: false })
     : await createWasmKernels({ memoryBytes, relaxed: false })
-  const cpuClock = () => {
-    const u = process.cpuUsage()
-    return (u.user + u.system) / 1e3
-  }
-  const [plainLimits, fmaLimits] = await Promise.all([WebAssembly.compile(readFileSync(LIMITS_WASM)), WebAssembly.compile(readFileSync(LIMITS_RELAXED_WASM))])
-  const wall = await RowLimitProbe.create(plainLimits, fmaLimits, () => performance.now())
-  const cpu = await RowLimitProbe.create(plainLimits, fmaLimits, cpuClock)
+  const { wall, cpu } = await limitProbes()
   const rssBeforeLoad = process.memoryUsage().rss
   resetPeakRss()
   const t0 = performance.now()
@@ -117,17 +124,16 @@ async function child(dir: string, modulesDir: string | undefined, reps: number):
   process.stdout.write(JSON.stringify(out) + '\n')
 }
 
-// the limits on process CPU time, in a fresh process that has run nothing else (bench-kernels.ts: Limits.cpu),
-// started with relaxed SIMD so that it also measures the FMA peak (on CPU time and on the wall clock)
-if (flag('--limits-cpu')) {
-  const { measureLimits, measureFmaPeak, cpuClock } = await import('./bench-kernels.ts')
-  // let V8's background compilation of what the import loaded settle before timing
+// the run's limits (scripts/limit-probe.ts), in a fresh process that has run nothing else, on the wall
+// clock and on process CPU time (in the orchestrator, V8 keeps tiering up the AssemblyScript compiler's
+// wasm on background threads, which CPU time counts), started with relaxed SIMD for the FMA peak
+if (flag('--limits')) {
+  // let V8's background compilation of what the imports loaded settle before timing
   await new Promise((resolve) => setTimeout(resolve, 2000))
-  const cpu = await measureLimits(new Uint8Array(readFileSync(option('--limits-cpu')!)), cpuClock)
-  const fma = new Uint8Array(readFileSync(option('--fma')!))
-  const fmaCpu = await measureFmaPeak(fma, cpuClock)
-  const fmaWall = await measureFmaPeak(fma)
-  process.stdout.write(JSON.stringify({ cpu: { ...cpu, fmaGflops: fmaCpu }, fmaWall }) + '\n')
+  const { wall, cpu } = await limitProbes()
+  wall.probe()
+  cpu.probe()
+  process.stdout.write(JSON.stringify({ wall: wall.limits, cpu: cpu.limits }) + '\n')
   process.exit(0)
 }
 
@@ -138,7 +144,7 @@ if (flag('--child')) {
 
 // ---- the orchestrator --------------------------------------------------------------------------
 
-const { measureLimits, limitsModule, limitsRelaxedModule, benchKernels, SHAPES } = await import('./bench-kernels.ts')
+const { limitsModule, limitsRelaxedModule, benchKernels, SHAPES } = await import('./bench-kernels.ts')
 type KernelRow = Awaited<ReturnType<typeof benchKernels>>['rows'][number]
 const quick = flag('--quick')
 const reps = Number(option('--reps') ?? 3)
@@ -188,34 +194,25 @@ function runChild(dir: string, modulesDir?: string): NodeE2e {
   return JSON.parse(out.trim().split('\n').pop()!)
 }
 
-// (a) limits
-const limitsBinary = await limitsModule()
-const limits = await measureLimits(limitsBinary)
-{
-  mkdirSync(join(ROOT, '.tmp'), { recursive: true })
-  writeFileSync(LIMITS_WASM, limitsBinary)
-  writeFileSync(LIMITS_RELAXED_WASM, await limitsRelaxedModule())
-  const out = execFileSync(process.execPath, ['--experimental-wasm-relaxed-simd', '--no-liftoff', '--import', 'tsx', 'scripts/bench.ts', '--limits-cpu', LIMITS_WASM, '--fma', LIMITS_RELAXED_WASM], { cwd: ROOT, encoding: 'utf8' })
-  const child = JSON.parse(out.trim().split('\n').pop()!) as { cpu: NonNullable<typeof limits.cpu>; fmaWall: number }
-  limits.cpu = child.cpu
-  limits.fmaGflops = child.fmaWall
-}
-/** The roofline's compute limit: the wasm FMA peak (issue 3's definition), on the wall clock and on CPU time. */
-const peakGflops = limits.fmaGflops ?? limits.peakGflops
-const cpuPeakGflops = limits.cpu?.fmaGflops ?? limits.cpu?.peakGflops
+// (a) limits: the probe modules, written for the children and workerd, and the run's limits
+mkdirSync(join(ROOT, '.tmp'), { recursive: true })
+writeFileSync(LIMITS_WASM, await limitsModule())
+writeFileSync(LIMITS_RELAXED_WASM, await limitsRelaxedModule())
+const limits = JSON.parse(execFileSync(process.execPath, ['--experimental-wasm-relaxed-simd', '--no-liftoff', '--import', 'tsx', 'scripts/bench.ts', '--limits'], { cwd: ROOT, encoding: 'utf8' })
+  .trim().split('\n').pop()!) as { wall: MachineLimits; cpu: MachineLimits }
+const limitsText = (l: MachineLimits) => `wasm f32x4 FMA peak ${fixed(l.fmaGflops)} GFLOP/s (mul+add ${fixed(l.mulAddGflops)}); streaming read ${fixed(l.streamGBs)} GB/s (256 MiB), ${fixed(l.stream32MiBGBs)} GB/s (32 MiB)`
 log(`machine: ${os.cpus()[0]?.model}, ${os.cpus().length} cores, Node ${process.version}`)
-log(`(a) limits, one core: wasm f32x4 FMA peak ${fixed(peakGflops)} GFLOP/s (mul+add ${limits.peakGflops.toFixed(1)}); streaming read ${limits.streamGBs.toFixed(1)} GB/s (256 MiB), ${limits.stream32MiBGBs.toFixed(1)} GB/s (32 MiB)` +
-  (limits.cpu ? `; on CPU time: FMA ${fixed(cpuPeakGflops ?? NaN)} GFLOP/s (mul+add ${limits.cpu.peakGflops.toFixed(1)}), ${limits.cpu.streamGBs.toFixed(1)} GB/s, ${limits.cpu.stream32MiBGBs.toFixed(1)} GB/s` : ''))
+log(`(a) limits, one core: ${limitsText(limits.wall)}; on CPU time: ${limitsText(limits.cpu)}`)
 
 // (b) kernels
 log('(b) kernels, plain SIMD (Node), weights + scales streamed per call; ORT = onnxruntime-web wasm, 1 thread')
 const kernelShapes = quick ? SHAPES.slice(3, 4) : SHAPES
-const plain = await benchKernels(limits, { shapes: kernelShapes, ort: !flag('--no-ort'), prefillT: [128] })
+const plain = await benchKernels(limits.wall, { shapes: kernelShapes, ort: !flag('--no-ort'), prefillT: [128] })
 let relaxed: { backend: string; rows: Awaited<ReturnType<typeof benchKernels>>['rows'] } | undefined
 if (!flag('--no-relaxed')) {
   log('(b) kernels, relaxed SIMD (node --experimental-wasm-relaxed-simd --no-liftoff)')
-  const script = `const { measureLimits, benchKernels, SHAPES } = await import(${JSON.stringify(join(ROOT, 'scripts/bench-kernels.ts'))});` +
-    `const r = await benchKernels(${JSON.stringify(limits)}, { shapes: ${quick ? 'SHAPES.slice(3, 4)' : 'SHAPES'}, ort: false, prefillT: [128], log: (l) => console.error(l) });` +
+  const script = `const { benchKernels, SHAPES } = await import(${JSON.stringify(join(ROOT, 'scripts/bench-kernels.ts'))});` +
+    `const r = await benchKernels(${JSON.stringify(limits.wall)}, { shapes: ${quick ? 'SHAPES.slice(3, 4)' : 'SHAPES'}, ort: false, prefillT: [128], log: (l) => console.error(l) });` +
     'console.log(JSON.stringify(r))'
   const out = execFileSync(process.execPath, ['--experimental-wasm-relaxed-simd', '--no-liftoff', '--import', 'tsx', '--input-type=module', '-e', script],
     { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 })
@@ -344,19 +341,18 @@ if (!flag('--no-workerd')) {
 
 /**
  * A row's decode roofline: max(FLOPs / FMA peak, bytes / 256 MiB stream rate), with the limits probed in
- * the row's own process around its decode timing (scripts/row-limits.ts; the run-level limits of (a)
- * where a row has none). Node rows also on process CPU time (decode and limits both): time slices taken
- * by other processes then stretch neither side.
+ * the row's own process around its decode timing (scripts/limit-probe.ts). Node rows also on process
+ * CPU time (decode and limits both): time slices taken by other processes then stretch neither side.
  */
 const roofline = (r: E2eRow) => {
-  if (!r.counts || !r.decodeMsPerToken) return undefined
-  const at = (l: { fma?: number; peak: number; stream: number }) => {
-    const computeMs = (r.counts!.flops / ((l.fma ?? l.peak) * 1e9)) * 1e3
-    const memoryMs = (r.counts!.bytes / (l.stream * 1e9)) * 1e3
+  if (!r.counts || !r.decodeMsPerToken || !r.limits) return undefined
+  const at = (l: MachineLimits) => {
+    const computeMs = (r.counts!.flops / ((l.fmaGflops ?? l.mulAddGflops) * 1e9)) * 1e3
+    const memoryMs = (r.counts!.bytes / (l.streamGBs * 1e9)) * 1e3
     return { computeMs, memoryMs, minMs: Math.max(computeMs, memoryMs) }
   }
-  const wall = at(r.limits ? { fma: r.limits.fmaGflops, peak: r.limits.mulAddGflops, stream: r.limits.streamGBs } : { fma: peakGflops, peak: limits.peakGflops, stream: limits.streamGBs })
-  const cpu = r.cpuLimits ? at({ fma: r.cpuLimits.fmaGflops, peak: r.cpuLimits.mulAddGflops, stream: r.cpuLimits.streamGBs }) : undefined
+  const wall = at(r.limits)
+  const cpu = r.cpuLimits ? at(r.cpuLimits) : undefined
   const cpuPercent = cpu && r.decodeCpuMsPerToken ? (100 * cpu.minMs) / r.decodeCpuMsPerToken : undefined
   return { ...wall, bound: wall.computeMs > wall.memoryMs ? 'compute' : 'memory', percent: (100 * wall.minMs) / r.decodeMsPerToken, cpuMinMs: cpu?.minMs, cpuPercent }
 }
@@ -380,11 +376,11 @@ const workerdVsOrtWorkerd = (format: string) => {
   return { min: minOf(xs), max: maxOf(xs) }
 }
 const q8Stream = Object.fromEntries(kernelSets.filter(([, rows]) => rows).map(([name, rows]) =>
-  [name, minOf(rows!.filter((r) => r.format === 'q8' && r.T === 1).map((r) => (100 * r.gbs) / limits.streamGBs))]))
+  [name, minOf(rows!.filter((r) => r.format === 'q8' && r.T === 1).map((r) => (100 * r.gbs) / limits.wall.streamGBs))]))
 // The most any q8 kernel could do at the measured bandwidth (weights + scales, group 32: 1.125 bytes
 // per 2 FLOPs; 32 MiB stream, the better of the two), as a multiple of ORT: where it is < 5 the
 // 5× target is out of reach of any kernel at that shape on this machine in this run.
-const q8CeilingGflops = (limits.stream32MiBGBs * 2) / 1.125
+const q8CeilingGflops = (limits.wall.stream32MiBGBs * 2) / 1.125
 const q8CeilingVsOrt = plain.rows.filter((r) => r.format === 'q8' && r.T === 1 && r.ortGflops).map((r) => ({ shape: r.shape, ortGflops: r.ortGflops!, ceiling: q8CeilingGflops / r.ortGflops! }))
 const q8CeilingVsOrtWorkerd = (ortWorkerd ?? []).filter((r) => r.format === 'q8' && r.gflops).map((r) => ({ shape: r.shape, ortGflops: r.gflops!, ceiling: q8CeilingGflops / r.gflops! }))
 const int4Rows = rooflines.filter((r) => r.quant.startsWith('int4') && r.roofline && r.runtime !== 'node-baseline')
@@ -448,7 +444,7 @@ if (rooflines.length) {
     }
     const f = fixed
     log(`| ${r.runtime}${r.backend ? ` (${r.backend})` : ''} | ${r.model} | ${r.quant} | ${f(r.prefillTokensPerS)} | ${f(r.decodeTokensPerS)} | ${f(r.ttftMetaPrefixMs, 0)} | ${r.fromScratchError ? 'out of memory' : f(r.ttftFromScratchMs, 0)} | ` +
-      `${f(r.decodeMsPerToken, 2)} | ${r.limits ? `${f(r.limits.fmaGflops)}, ${f(r.limits.streamGBs)}` : '(a)'} | ${f(r.roofline?.minMs, 2)} (${r.roofline?.bound}) | ${f(r.roofline?.percent, 0)} | ${f(r.roofline?.cpuPercent, 0)} | ${f(r.counts!.weightBytes / MiB)} | ${f(r.stateBytes! / MiB, 2)} | ${f((r.shippedPeakBytes ?? NaN) / MiB)} | ${f(r.wasmPeakBytes! / MiB)} | ${f(r.heapUsedBytes !== undefined ? (r.heapUsedBytes + r.arrayBuffersBytes!) / MiB : undefined)} |`)
+      `${f(r.decodeMsPerToken, 2)} | ${r.limits ? `${f(r.limits.fmaGflops)}, ${f(r.limits.streamGBs)}` : ''} | ${f(r.roofline?.minMs, 2)} (${r.roofline?.bound}) | ${f(r.roofline?.percent, 0)} | ${f(r.roofline?.cpuPercent, 0)} | ${f(r.counts!.weightBytes / MiB)} | ${f(r.stateBytes! / MiB, 2)} | ${f((r.shippedPeakBytes ?? NaN) / MiB)} | ${f(r.wasmPeakBytes! / MiB)} | ${f(r.heapUsedBytes !== undefined ? (r.heapUsedBytes + r.arrayBuffersBytes!) / MiB : undefined)} |`)
   }
   log()
 }
@@ -462,7 +458,7 @@ const rangeText = (o: Record<string, unknown>) => kernelSets.filter(([name]) => 
 const bestMin = (o: Record<string, unknown>) => maxOf(kernelSets.filter(([name]) => o[name]).map(([name]) => (o[name] as { min: number }).min).filter(num))
 log('| target | result | status |')
 log('|---|---|---|')
-log(`| int8 matvec ≥ 80 % of streaming bandwidth (${limits.streamGBs.toFixed(1)} GB/s) | min over shapes: ${kernelSets.filter(([n]) => num(q8Stream[n])).map(([n]) => `${n} ${fx(q8Stream[n], 0)} %`).join('; ')} | ${yes(maxOf(Object.values(q8Stream).filter(num)) >= 80)} |`)
+log(`| int8 matvec ≥ 80 % of streaming bandwidth (${limits.wall.streamGBs.toFixed(1)} GB/s) | min over shapes: ${kernelSets.filter(([n]) => num(q8Stream[n])).map(([n]) => `${n} ${fx(q8Stream[n], 0)} %`).join('; ')} | ${yes(maxOf(Object.values(q8Stream).filter(num)) >= 80)} |`)
 const ceilingText = (cs: typeof q8CeilingVsOrt) => !cs.length ? '' : `ORT int8 ${fx(minOf(cs.map((c) => c.ortGflops)))}–${fx(maxOf(cs.map((c) => c.ortGflops)))} GFLOP/s; ` +
   `a q8 kernel at the 32 MiB stream rate (${fx(q8CeilingGflops)} GFLOP/s) would be ${fx(minOf(cs.map((c) => c.ceiling)))}–${fx(maxOf(cs.map((c) => c.ceiling)))}×`
 const ceilingNote = (cs: typeof q8CeilingVsOrt) => (minOf(cs.map((c) => c.ceiling)) < 5 ? ' (out of reach at the bandwidth limit on some shapes)' : '')
