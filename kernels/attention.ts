@@ -1,7 +1,10 @@
 // Attention over a key/value set with per-key positions (GQA; spec §2.4, §3.2).
-// Owns: attention_f32.
+// Owns: attention_f32, attention_f32_relaxed (fused multiply-adds).
 // Must not import: anything but ./simd.
-import { exp4, hsum4f } from './simd'
+import { exp4, hsum4f, madd, Plain, Relaxed } from './simd'
+
+/** Keys per P·V block: the block's V rows are re-read from L1 by every head and column tile. */
+const KEY_BLOCK: i32 = 16
 
 /** Scalar a·b over n floats: the keys after the last block of 4. */
 // @ts-ignore: decorator
@@ -12,25 +15,44 @@ import { exp4, hsum4f } from './simd'
 }
 
 /**
- * [q·k0, q·k1, q·k2, q·k3] for the 4 key rows at k0 + j·kRow: one accumulator per key over 4-wide
- * chunks of the head dim (9 live vectors), summed across lanes by one transpose-add.
+ * [q·k0, q·k1, q·k2, q·k3] for the 4 key rows at k0 + j·kRow: two accumulators per key (even and
+ * odd 4-wide chunks of the head dim: 8 FMA chains hide their latency; 14 live vectors), summed
+ * across lanes by one transpose-add.
  */
 // @ts-ignore: decorator
-@inline function dot4(q: usize, k0: usize, kRow: usize, hd: i32): v128 {
-  const k1 = k0 + kRow
-  const k2 = k1 + kRow
-  const k3 = k2 + kRow
+@inline function dot4<V>(q: usize, k0: usize, kRow: usize, hd: i32): v128 {
+  const d1 = kRow
+  const d2 = kRow << 1
+  const d3 = d1 + d2
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0)
-  let i = 0
-  for (; i + 4 <= hd; i += 4) {
-    const o = <usize>i << 2
-    const qv = v128.load(q + o)
-    a0 = f32x4.add(a0, f32x4.mul(qv, v128.load(k0 + o)))
-    a1 = f32x4.add(a1, f32x4.mul(qv, v128.load(k1 + o)))
-    a2 = f32x4.add(a2, f32x4.mul(qv, v128.load(k2 + o)))
-    a3 = f32x4.add(a3, f32x4.mul(qv, v128.load(k3 + o)))
+  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0)
+  let qp = q
+  let kp = k0
+  const qEnd8 = q + (<usize>(hd & ~7) << 2)
+  for (; qp < qEnd8; qp += 32, kp += 32) {
+    const qa = v128.load(qp)
+    a0 = madd<V>(qa, v128.load(kp), a0)
+    a1 = madd<V>(qa, v128.load(kp + d1), a1)
+    a2 = madd<V>(qa, v128.load(kp + d2), a2)
+    a3 = madd<V>(qa, v128.load(kp + d3), a3)
+    const qb = v128.load(qp, 16)
+    b0 = madd<V>(qb, v128.load(kp, 16), b0)
+    b1 = madd<V>(qb, v128.load(kp + d1, 16), b1)
+    b2 = madd<V>(qb, v128.load(kp + d2, 16), b2)
+    b3 = madd<V>(qb, v128.load(kp + d3, 16), b3)
   }
-  let r = hsum4f(a0, a1, a2, a3)
+  if (hd & 4) {
+    const qa = v128.load(qp)
+    a0 = madd<V>(qa, v128.load(kp), a0)
+    a1 = madd<V>(qa, v128.load(kp + d1), a1)
+    a2 = madd<V>(qa, v128.load(kp + d2), a2)
+    a3 = madd<V>(qa, v128.load(kp + d3), a3)
+  }
+  const k1 = k0 + d1
+  const k2 = k0 + d2
+  const k3 = k0 + d3
+  let i = hd & ~3
+  let r = hsum4f(f32x4.add(a0, b0), f32x4.add(a1, b1), f32x4.add(a2, b2), f32x4.add(a3, b3))
   for (; i < hd; i++) {
     const o = <usize>i << 2
     let kv = f32x4.splat(load<f32>(k0 + o))
@@ -97,15 +119,18 @@ import { exp4, hsum4f } from './simd'
  * out[T, nh·vd] = softmax(q·kᵀ / sqrt(hd) over visible keys) · v, q [T, nh·hd], k [S, nkv·hd],
  * v [S, nkv·vd], keyPos i32[S]. Key s is visible to query t iff kpos ≤ qpos and (kpos < M or
  * qpos − kpos ≤ span) (span = i32 max for global layers). A query that sees no key gets zeros.
- * scores: f32[(nh / nkv)·S] scratch.
+ * scores: f32[nh·S] scratch.
  *
- * Per query and KV head, its group of nh / nkv query heads is done together, so each K and V row is
- * fetched from memory once and re-read from L1 by the other heads: scores for blocks of 4 keys (one
- * visibility mask per block, fully masked blocks skipped; keys need not be in position order, as in
- * a rotated ring), a softmax per head that leaves normalised weights, then P·V in register tiles of 32 (then 4) value columns, tile
- * by tile over the group's heads, taking the keys 4 weights at a time.
+ * The K and V rows are read in order, each once per query: a row holds every KV head, and reading one
+ * head's slice at a time (a stride of nkv·hd floats) ran at a third of the speed (prefetch and TLB).
+ * Scores for blocks of 4 keys, all heads (one visibility mask per block, fully masked blocks skipped;
+ * keys need not be in position order, as in a rotated ring); a softmax per head that leaves
+ * normalised weights; then P·V over blocks of KEY_BLOCK keys, whose rows stay in L1 while every head
+ * takes them in 16-column register tiles (even and odd keys apart: 8 FMA chains) that accumulate
+ * through out.
  */
-export function attention_f32(
+// @ts-ignore: decorator
+@inline function attention<V>(
   out: usize, q: usize, k: usize, v: usize, keyPos: usize,
   T: i32, S: i32, nh: i32, nkv: i32, hd: i32, vd: i32,
   qpos0: i32, M: i32, span: i32, scores: usize,
@@ -120,103 +145,134 @@ export function attention_f32(
   const negInf = f32x4.splat(-Infinity)
   const Mv = i32x4.splat(M)
   const spanv = i32x4.splat(span)
+  const v16 = vd & ~15
   for (let t = 0; t < T; t++) {
     const qpos = qpos0 + t
     const qposv = i32x4.splat(qpos)
-    for (let g = 0; g < nkv; g++) {
-      const qg = q + (<usize>(t * nh + g * group) * <usize>hd << 2) // the group's query rows
-      const kg = k + (<usize>(g * hd) << 2)
-      const vg = v + (<usize>(g * vd) << 2)
-      const og = out + (<usize>(t * nh + g * group) * <usize>vd << 2)
-      // scores[j, s] = q_j·k_s / sqrt(hd) for the group's heads j; −∞ for masked keys
-      let s = 0
-      for (; s < S4; s += 4) {
-        const vis = visible4(v128.load(keyPos + (<usize>s << 2)), qposv, Mv, spanv)
-        const sp = scores + (<usize>s << 2)
-        if (!v128.any_true(vis)) {
-          for (let j = 0; j < group; j++) v128.store(sp + <usize>j * rowBytes, negInf)
-          continue
-        }
-        const ks = kg + <usize>s * kRow
-        for (let j = 0; j < group; j++) {
-          const score = f32x4.mul(dot4(qg + (<usize>(j * hd) << 2), ks, kRow, hd), scalev)
-          v128.store(sp + <usize>j * rowBytes, v128.bitselect(score, negInf, vis))
-        }
+    const qt = q + (<usize>(t * nh) * <usize>hd << 2)
+    const ot = out + (<usize>(t * nh) * <usize>vd << 2)
+    // scores[h, s] = q_h·k_s / sqrt(hd); −∞ for masked keys
+    let s = 0
+    for (; s < S4; s += 4) {
+      const vis = visible4(v128.load(keyPos + (<usize>s << 2)), qposv, Mv, spanv)
+      const sp = scores + (<usize>s << 2)
+      if (!v128.any_true(vis)) {
+        for (let h = 0; h < nh; h++) v128.store(sp + <usize>h * rowBytes, negInf)
+        continue
       }
-      for (; s < S; s++) {
-        const kpos = load<i32>(keyPos + (<usize>s << 2))
-        const visible = kpos <= qpos && (kpos < M || qpos - kpos <= span)
-        for (let j = 0; j < group; j++) {
-          const score: f32 = visible ? dot(qg + (<usize>(j * hd) << 2), kg + <usize>s * kRow, hd) * scale : -Infinity
-          store<f32>(scores + <usize>j * rowBytes + (<usize>s << 2), score)
-        }
+      const ks = k + <usize>s * kRow
+      for (let h = 0; h < nh; h++) {
+        const score = f32x4.mul(dot4<V>(qt + (<usize>(h * hd) << 2), ks + (<usize>((h / group) * hd) << 2), kRow, hd), scalev)
+        v128.store(sp + <usize>h * rowBytes, v128.bitselect(score, negInf, vis))
       }
-      for (let j = 0; j < group; j++) softmaxRow(scores + <usize>j * rowBytes, S)
-      // out_j = Σ_s p[j, s]·v_s
-      let i = 0
-      for (; i + 32 <= vd; i += 32) {
-        for (let j = 0; j < group; j++) {
-          const pj = scores + <usize>j * rowBytes
-          let o0 = f32x4.splat(0), o1 = f32x4.splat(0), o2 = f32x4.splat(0), o3 = f32x4.splat(0)
-          let o4 = f32x4.splat(0), o5 = f32x4.splat(0), o6 = f32x4.splat(0), o7 = f32x4.splat(0)
-          let vs = vg + (<usize>i << 2)
-          let s = 0
-          for (; s < S4; s += 4, vs += vRow << 2) {
-            const p4 = v128.load(pj + (<usize>s << 2))
-            if (!v128.any_true(p4)) continue
-            let vr = vs
-            for (let l = 0; l < 4; l++, vr += vRow) {
-              const pv = f32x4.splat(load<f32>(pj + (<usize>(s + l) << 2)))
-              o0 = f32x4.add(o0, f32x4.mul(pv, v128.load(vr)))
-              o1 = f32x4.add(o1, f32x4.mul(pv, v128.load(vr, 16)))
-              o2 = f32x4.add(o2, f32x4.mul(pv, v128.load(vr, 32)))
-              o3 = f32x4.add(o3, f32x4.mul(pv, v128.load(vr, 48)))
-              o4 = f32x4.add(o4, f32x4.mul(pv, v128.load(vr, 64)))
-              o5 = f32x4.add(o5, f32x4.mul(pv, v128.load(vr, 80)))
-              o6 = f32x4.add(o6, f32x4.mul(pv, v128.load(vr, 96)))
-              o7 = f32x4.add(o7, f32x4.mul(pv, v128.load(vr, 112)))
+    }
+    for (; s < S; s++) {
+      const kpos = load<i32>(keyPos + (<usize>s << 2))
+      const visible = kpos <= qpos && (kpos < M || qpos - kpos <= span)
+      const ks = k + <usize>s * kRow
+      for (let h = 0; h < nh; h++) {
+        const score: f32 = visible ? dot(qt + (<usize>(h * hd) << 2), ks + (<usize>((h / group) * hd) << 2), hd) * scale : -Infinity
+        store<f32>(scores + <usize>h * rowBytes + (<usize>s << 2), score)
+      }
+    }
+    for (let h = 0; h < nh; h++) softmaxRow(scores + <usize>h * rowBytes, S)
+    // out_h = Σ_s p[h, s]·v_s: the first vd − vd mod 16 columns in register tiles, the rest below
+    if (v16 > 0) {
+      for (let h = 0; h < nh; h++) memory.fill(ot + (<usize>(h * vd) << 2), 0, <usize>v16 << 2)
+      for (let sb = 0; sb < S; sb += KEY_BLOCK) {
+        const n = min(KEY_BLOCK, S - sb)
+        const n4 = n & ~3
+        const vb = v + <usize>sb * vRow
+        for (let h = 0; h < nh; h++) {
+          const pb = scores + <usize>h * rowBytes + (<usize>sb << 2)
+          const oh = ot + (<usize>(h * vd) << 2)
+          const vh = vb + (<usize>((h / group) * vd) << 2)
+          for (let i = 0; i < v16; i += 16) {
+            const op = oh + (<usize>i << 2)
+            let o0 = v128.load(op), o1 = v128.load(op, 16), o2 = v128.load(op, 32), o3 = v128.load(op, 48)
+            let e0 = f32x4.splat(0), e1 = f32x4.splat(0), e2 = f32x4.splat(0), e3 = f32x4.splat(0) // odd keys
+            let vs = vh + (<usize>i << 2)
+            let l = 0
+            for (; l < n4; l += 4, vs += vRow << 2) {
+              const pp = pb + (<usize>l << 2)
+              if (!v128.any_true(v128.load(pp))) continue
+              let pv = v128.load32_splat(pp)
+              o0 = madd<V>(pv, v128.load(vs), o0)
+              o1 = madd<V>(pv, v128.load(vs, 16), o1)
+              o2 = madd<V>(pv, v128.load(vs, 32), o2)
+              o3 = madd<V>(pv, v128.load(vs, 48), o3)
+              const v1 = vs + vRow
+              pv = v128.load32_splat(pp, 4)
+              e0 = madd<V>(pv, v128.load(v1), e0)
+              e1 = madd<V>(pv, v128.load(v1, 16), e1)
+              e2 = madd<V>(pv, v128.load(v1, 32), e2)
+              e3 = madd<V>(pv, v128.load(v1, 48), e3)
+              const v2 = v1 + vRow
+              pv = v128.load32_splat(pp, 8)
+              o0 = madd<V>(pv, v128.load(v2), o0)
+              o1 = madd<V>(pv, v128.load(v2, 16), o1)
+              o2 = madd<V>(pv, v128.load(v2, 32), o2)
+              o3 = madd<V>(pv, v128.load(v2, 48), o3)
+              const v3 = v2 + vRow
+              pv = v128.load32_splat(pp, 12)
+              e0 = madd<V>(pv, v128.load(v3), e0)
+              e1 = madd<V>(pv, v128.load(v3, 16), e1)
+              e2 = madd<V>(pv, v128.load(v3, 32), e2)
+              e3 = madd<V>(pv, v128.load(v3, 48), e3)
             }
+            o0 = f32x4.add(o0, e0)
+            o1 = f32x4.add(o1, e1)
+            o2 = f32x4.add(o2, e2)
+            o3 = f32x4.add(o3, e3)
+            for (; l < n; l++, vs += vRow) {
+              const pv = v128.load32_splat(pb + (<usize>l << 2))
+              o0 = madd<V>(pv, v128.load(vs), o0)
+              o1 = madd<V>(pv, v128.load(vs, 16), o1)
+              o2 = madd<V>(pv, v128.load(vs, 32), o2)
+              o3 = madd<V>(pv, v128.load(vs, 48), o3)
+            }
+            v128.store(op, o0)
+            v128.store(op, o1, 16)
+            v128.store(op, o2, 32)
+            v128.store(op, o3, 48)
           }
-          for (; s < S; s++, vs += vRow) {
-            const pv = f32x4.splat(load<f32>(pj + (<usize>s << 2)))
-            o0 = f32x4.add(o0, f32x4.mul(pv, v128.load(vs)))
-            o1 = f32x4.add(o1, f32x4.mul(pv, v128.load(vs, 16)))
-            o2 = f32x4.add(o2, f32x4.mul(pv, v128.load(vs, 32)))
-            o3 = f32x4.add(o3, f32x4.mul(pv, v128.load(vs, 48)))
-            o4 = f32x4.add(o4, f32x4.mul(pv, v128.load(vs, 64)))
-            o5 = f32x4.add(o5, f32x4.mul(pv, v128.load(vs, 80)))
-            o6 = f32x4.add(o6, f32x4.mul(pv, v128.load(vs, 96)))
-            o7 = f32x4.add(o7, f32x4.mul(pv, v128.load(vs, 112)))
-          }
-          const op = og + (<usize>(j * vd + i) << 2)
-          v128.store(op, o0)
-          v128.store(op, o1, 16)
-          v128.store(op, o2, 32)
-          v128.store(op, o3, 48)
-          v128.store(op, o4, 64)
-          v128.store(op, o5, 80)
-          v128.store(op, o6, 96)
-          v128.store(op, o7, 112)
-        }
-      }
-      for (; i + 4 <= vd; i += 4) {
-        for (let j = 0; j < group; j++) {
-          const pj = scores + <usize>j * rowBytes
-          let o0 = f32x4.splat(0)
-          let vs = vg + (<usize>i << 2)
-          for (let s = 0; s < S; s++, vs += vRow) o0 = f32x4.add(o0, f32x4.mul(f32x4.splat(load<f32>(pj + (<usize>s << 2))), v128.load(vs)))
-          v128.store(og + (<usize>(j * vd + i) << 2), o0)
-        }
-      }
-      for (; i < vd; i++) {
-        for (let j = 0; j < group; j++) {
-          const pj = scores + <usize>j * rowBytes
-          let o: f32 = 0
-          let vs = vg + (<usize>i << 2)
-          for (let s = 0; s < S; s++, vs += vRow) o += load<f32>(pj + (<usize>s << 2)) * load<f32>(vs)
-          store<f32>(og + (<usize>(j * vd + i) << 2), o)
         }
       }
     }
+    for (let h = 0; h < nh; h++) {
+      const ph = scores + <usize>h * rowBytes
+      const vh = v + (<usize>((h / group) * vd) << 2)
+      const oh = ot + (<usize>(h * vd) << 2)
+      let i = v16
+      for (; i + 4 <= vd; i += 4) {
+        let o0 = f32x4.splat(0)
+        let vs = vh + (<usize>i << 2)
+        for (let s = 0; s < S; s++, vs += vRow) o0 = madd<V>(v128.load32_splat(ph + (<usize>s << 2)), v128.load(vs), o0)
+        v128.store(oh + (<usize>i << 2), o0)
+      }
+      for (; i < vd; i++) {
+        let o: f32 = 0
+        let vs = vh + (<usize>i << 2)
+        for (let s = 0; s < S; s++, vs += vRow) o += load<f32>(ph + (<usize>s << 2)) * load<f32>(vs)
+        store<f32>(oh + (<usize>i << 2), o)
+      }
+    }
   }
+}
+
+export function attention_f32(
+  out: usize, q: usize, k: usize, v: usize, keyPos: usize,
+  T: i32, S: i32, nh: i32, nkv: i32, hd: i32, vd: i32,
+  qpos0: i32, M: i32, span: i32, scores: usize,
+): void {
+  attention<Plain>(out, q, k, v, keyPos, T, S, nh, nkv, hd, vd, qpos0, M, span, scores)
+}
+
+/** attention_f32 with fused multiply-adds (relaxed module). */
+export function attention_f32_relaxed(
+  out: usize, q: usize, k: usize, v: usize, keyPos: usize,
+  T: i32, S: i32, nh: i32, nkv: i32, hd: i32, vd: i32,
+  qpos0: i32, M: i32, span: i32, scores: usize,
+): void {
+  attention<Relaxed>(out, q, k, v, keyPos, T, S, nh, nkv, hd, vd, qpos0, M, span, scores)
 }

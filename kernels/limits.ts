@@ -3,15 +3,9 @@
 // chains serve the FMA peak of kernels/limits_relaxed.ts too.
 // Owns: peak_mul_add_f32, stream_read_f32, peakChains (shared with kernels/limits_relaxed.ts).
 // Must not import: anything but ./simd (the Plain / Relaxed switch).
-import { isRelaxed, Plain } from './simd'
+import { madd, Plain } from './simd'
 
 const FACTORS = memory.data<f32>([0.999999, 1e-6])
-
-/** a·m + c: f32x4 mul then add (Plain), or one fused multiply-add (Relaxed: f32x4.relaxed_madd). */
-// @ts-ignore: decorator
-@inline function madd<V>(a: v128, m: v128, c: v128): v128 {
-  return isRelaxed<V>() ? f32x4.relaxed_madd(a, m, c) : f32x4.add(f32x4.mul(a, m), c)
-}
 
 /**
  * 12 independent a·m + c chains (V8 keeps ≤ 16 v128 in registers; 12 chains cover the latency of a

@@ -112,6 +112,12 @@ export type Relaxed = i64
   return sizeof<V>() == 8
 }
 
+/** a·m + c: f32x4 mul then add (Plain), or one fused multiply-add (Relaxed: f32x4.relaxed_madd). */
+// @ts-ignore: decorator
+@inline export function madd<V>(a: v128, m: v128, c: v128): v128 {
+  return isRelaxed<V>() ? f32x4.relaxed_madd(a, m, c) : f32x4.add(f32x4.mul(a, m), c)
+}
+
 /**
  * ln(u) per lane for u ∈ [1, 2] (Cephes logf: u ≤ √2 → ln(1 + f), f = u − 1; else ln 2 + ln(1 + f),
  * f = u/2 − 1; degree-9 polynomial), relative error ≈ 1 ulp.

@@ -59,6 +59,7 @@ interface RelaxedExports extends KernelExports {
   matmul_q8_f32_relaxed(out: Ptr, w: Ptr, s: Ptr, rows: number, cols: number, group: number, xsign: Ptr, xs: Ptr, nsum: Ptr, T: number): void
   matvec_q4_f32_relaxed: KernelExports['matvec_q4_f32']
   matmul_q4_f32_relaxed: KernelExports['matmul_q4_f32']
+  attention_f32_relaxed: KernelExports['attention_f32']
 }
 
 // (module (func (result v128) v128.const 0 v128.const 0 v128.const 0 i32x4.relaxed_dot_i8x16_i7x16_add_s))
@@ -369,7 +370,8 @@ class WasmKernels implements Kernels {
       const pp = s.input(keyPos, S, 'attention keyPos')
       const o = s.output(out, T * heads * valueDim, 'attention out')
       const spanI32 = Math.min(span, 0x7fffffff) // Infinity (global layers) → i32 max
-      this.x.attention_f32(o, qp, kp, vp, pp, T, S, heads, kvHeads, headDim, valueDim, queryPos0, metaTokens, spanI32, s.scratch((heads / kvHeads) * S * 4))
+      const attention = this.relaxed ? (this.x as RelaxedExports).attention_f32_relaxed : this.x.attention_f32
+      attention(o, qp, kp, vp, pp, T, S, heads, kvHeads, headDim, valueDim, queryPos0, metaTokens, spanI32, s.scratch(heads * S * 4))
     })
   }
 
