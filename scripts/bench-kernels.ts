@@ -145,7 +145,7 @@ if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).
   probe.probe()
   const limits = probe.limits
   log(`wasm f32x4 mul+add peak ${limits.mulAddGflops.toFixed(1)} GFLOP/s; ` +
-    `streaming read ${limits.streamGBs.toFixed(1)} GB/s (256 MiB), ${limits.stream32MiBGBs.toFixed(1)} GB/s (32 MiB)`)
+    `streaming read ${limits.streamGBs.toFixed(1)} GB/s (256 MiB; one sequential stream ${limits.sequentialGBs.toFixed(1)}), ${limits.stream32MiBGBs.toFixed(1)} GB/s (32 MiB)`)
   const { backend, rows } = await benchKernels(limits, { shapes: args.has('--quick') ? SHAPES.slice(3, 4) : SHAPES, ort: !args.has('--no-ort'), log })
   const result = {
     date: new Date().toISOString(),

@@ -200,7 +200,7 @@ writeFileSync(LIMITS_WASM, await limitsModule())
 writeFileSync(LIMITS_RELAXED_WASM, await limitsRelaxedModule())
 const limits = JSON.parse(execFileSync(process.execPath, ['--experimental-wasm-relaxed-simd', '--no-liftoff', '--import', 'tsx', 'scripts/bench.ts', '--limits'], { cwd: ROOT, encoding: 'utf8' })
   .trim().split('\n').pop()!) as { wall: MachineLimits; cpu: MachineLimits }
-const limitsText = (l: MachineLimits) => `wasm f32x4 FMA peak ${fixed(l.fmaGflops)} GFLOP/s (mul+add ${fixed(l.mulAddGflops)}); streaming read ${fixed(l.streamGBs)} GB/s (256 MiB), ${fixed(l.stream32MiBGBs)} GB/s (32 MiB)`
+const limitsText = (l: MachineLimits) => `wasm f32x4 FMA peak ${fixed(l.fmaGflops)} GFLOP/s (mul+add ${fixed(l.mulAddGflops)}); streaming read ${fixed(l.streamGBs)} GB/s (256 MiB; one sequential stream ${fixed(l.sequentialGBs)}), ${fixed(l.stream32MiBGBs)} GB/s (32 MiB)`
 log(`machine: ${os.cpus()[0]?.model}, ${os.cpus().length} cores, Node ${process.version}`)
 log(`(a) limits, one core: ${limitsText(limits.wall)}; on CPU time: ${limitsText(limits.cpu)}`)
 

@@ -11,16 +11,19 @@
 export interface MachineLimits {
   readonly fmaGflops?: number // f32x4.relaxed_madd peak (kernels/limits_relaxed.ts), where relaxed SIMD runs
   readonly mulAddGflops: number // f32x4 mul + add peak (kernels/limits.ts)
-  readonly streamGBs: number // sequential read of 256 MiB of wasm memory
+  readonly streamGBs: number // read of 256 MiB of wasm memory: the best of 1, 4 and 8 interleaved streams (kernels/limits.ts)
   readonly stream32MiBGBs: number // the same over 32 MiB (the size of mid-sized matrices; may sit partly in the last-level cache)
+  readonly sequentialGBs: number // 256 MiB read as one sequential stream (the earlier rounds' bandwidth limit)
 }
 
 interface LimitExports {
   peak_mul_add_f32(iters: number): number
-  stream_read_f32(ptr: number, bytes: number): number
+  stream_read_f32(ptr: number, bytes: number, streams: number): number
 }
 
 const STREAM_BYTES = 256 << 20
+/** Interleaved streams tried beside the sequential read: one core's DRAM reads scale with them on this VM. */
+const STREAMS = [4, 8]
 const ITERS = 1_000_000 // 96 MFLOP a peak call: ~3–5 ms at this machine's peaks
 
 /**
@@ -30,7 +33,7 @@ const ITERS = 1_000_000 // 96 MFLOP a peak call: ~3–5 ms at this machine's pea
 export class LimitProbe {
   private readonly plain: LimitExports
   private readonly fma?: { peak_fma_f32(iters: number): number }
-  private best: MachineLimits = { mulAddGflops: 0, streamGBs: 0, stream32MiBGBs: 0 }
+  private best: MachineLimits = { mulAddGflops: 0, streamGBs: 0, stream32MiBGBs: 0, sequentialGBs: 0 }
 
   private constructor(private readonly instances: [WebAssembly.Instance, WebAssembly.Instance | undefined], private readonly clock: () => number) {
     this.plain = instances[0].exports as unknown as LimitExports
@@ -73,13 +76,16 @@ export class LimitProbe {
   probe(): void {
     const flops = ITERS * 12 * 4 * 2
     const mulAdd = flops / this.fastest(() => this.plain.peak_mul_add_f32(ITERS)) / 1e9
-    const stream = STREAM_BYTES / this.fastest(() => this.plain.stream_read_f32(1 << 20, STREAM_BYTES), 3) / 1e9
-    const stream32 = (32 << 20) / this.fastest(() => this.plain.stream_read_f32(1 << 20, 32 << 20), 3) / 1e9
+    const read = (bytes: number, streams: number) => bytes / this.fastest(() => this.plain.stream_read_f32(1 << 20, bytes, streams), 3) / 1e9
+    const sequential = read(STREAM_BYTES, 1)
+    const stream = Math.max(sequential, ...STREAMS.map((n) => read(STREAM_BYTES, n)))
+    const stream32 = Math.max(...[1, ...STREAMS].map((n) => read(32 << 20, n)))
     const fma = this.fma ? flops / this.fastest(() => this.fma!.peak_fma_f32(ITERS)) / 1e9 : undefined
     this.best = {
       mulAddGflops: Math.max(this.best.mulAddGflops, mulAdd),
       streamGBs: Math.max(this.best.streamGBs, stream),
       stream32MiBGBs: Math.max(this.best.stream32MiBGBs, stream32),
+      sequentialGBs: Math.max(this.best.sequentialGBs, sequential),
       ...(fma === undefined ? {} : { fmaGflops: Math.max(this.best.fmaGflops ?? 0, fma) }),
     }
   }
