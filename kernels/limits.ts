@@ -48,7 +48,7 @@ export function peak_mul_add_f32(iters: i32): f32 {
  * sequential streams (the buffer cut into `streams` equal parts, one 64-byte line of each per step;
  * bytes a multiple of 64 · streams). One stream is the plain sequential read; one core's DRAM reads
  * scale with the streams its prefetchers follow (this VM: about 8 GB/s for 1, 14–16 for 8), and the
- * decode kernels read 4 (q8, q4) or 4 (f32: 2 blocks × 2 halves) streams, so the bench takes the best.
+ * decode matvecs read 4 (q8, q4: 4 blocks; f32: 2 blocks × 2 column halves), so the bench takes the best.
  */
 export function stream_read_f32(ptr: usize, bytes: usize, streams: usize): f32 {
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0)

@@ -3,7 +3,8 @@
 // Must not import: anything but src/backend.ts types.
 //
 // All three formats group rows in blocks of 4, interleaved so that one 64-byte line holds the same
-// columns of four rows (wasm-kernels-notes: one sequential stream per matvec). Padding is zero.
+// columns of four rows (wasm-kernels-notes: each block is one sequential run; the decode matvecs read
+// four blocks a quarter of the matrix apart at once, kernels/matmul_q8.ts quad). Padding is zero.
 import type { MatrixSource } from '../src/backend.ts'
 
 type Q8Source = Extract<MatrixSource, { format: 'q8' }>
