@@ -16,7 +16,7 @@
 //    (2l, 16+2l, 2l+1, 17+2l) in its four nibbles, so three masks and one shift give four i16x8
 //    vectors without any widening; the activations come pre-permuted and pre-scaled to match (x16
 //    in quantize.ts, see dot32).
-import { hsum4i, isRelaxed, Plain, Relaxed, storeLanes } from './simd'
+import { hsum4i, isRelaxed, Plain, Relaxed, storeBlocks4, storeLanes } from './simd'
 
 /**
  * 256 · dot of 32 nibbles (one row's 16 bytes) with 32 i16 activations X0..X3 (plain SIMD). Lane l
@@ -139,12 +139,7 @@ const NIBBLE_MASK = memory.data<u32>([0x0f0f0f0f])
     acc2 = f32x4.mul(acc2, inv)
     acc3 = f32x4.mul(acc3, inv)
   }
-  const r0 = b0 << 2
-  const rq = quarter << 2
-  storeLanes(out + (<usize>r0 << 2), acc0, rows - r0)
-  storeLanes(out + (<usize>(r0 + rq) << 2), acc1, rows - r0 - rq)
-  storeLanes(out + (<usize>(r0 + 2 * rq) << 2), acc2, rows - r0 - 2 * rq)
-  storeLanes(out + (<usize>(r0 + 3 * rq) << 2), acc3, rows - r0 - 3 * rq)
+  storeBlocks4(out, rows, b0 << 2, quarter << 2, acc0, acc1, acc2, acc3)
 }
 
 // @ts-ignore: decorator

@@ -9,7 +9,7 @@
 // Scales: [rows/4 blocks][groups][4 rows] f32, so one v128 load gives a block's four scales.
 // Activations come from quantize_rows_i8 (kernels/quantize.ts); the relaxed kernels take them
 // through sign_split_i8 once per call.
-import { hsum4i, isRelaxed, Plain, Relaxed, storeLanes } from './simd'
+import { hsum4i, isRelaxed, Plain, Relaxed, storeBlocks4, storeLanes } from './simd'
 
 /** i32 dot of 16 int8 weights with 16 int8 activations already widened to i16 (plain SIMD). */
 // @ts-ignore: decorator
@@ -140,12 +140,7 @@ export function sign_split_i8(xq: usize, n: i32, xsign: usize, nsum: usize): voi
     acc2 = f32x4.add(acc2, f32x4.mul(run<V>(wp + 2 * wq, xp, sp, np), v128.load(gs + 2 * sq)))
     acc3 = f32x4.add(acc3, f32x4.mul(run<V>(wp + 3 * wq, xp, sp, np), v128.load(gs + 3 * sq)))
   }
-  const r0 = b0 << 2
-  const rq = quarter << 2
-  storeLanes(out + (<usize>r0 << 2), acc0, rows - r0)
-  storeLanes(out + (<usize>(r0 + rq) << 2), acc1, rows - r0 - rq)
-  storeLanes(out + (<usize>(r0 + 2 * rq) << 2), acc2, rows - r0 - 2 * rq)
-  storeLanes(out + (<usize>(r0 + 3 * rq) << 2), acc3, rows - r0 - 3 * rq)
+  storeBlocks4(out, rows, b0 << 2, quarter << 2, acc0, acc1, acc2, acc3)
 }
 
 // @ts-ignore: decorator

@@ -47,6 +47,15 @@
   if (n > 2) store<f32>(ptr, f32x4.extract_lane(v, 2), 8)
 }
 
+/** The outputs of four 4-row blocks starting at rows r0, r0 + rq, r0 + 2rq, r0 + 3rq (storeLanes each). */
+// @ts-ignore: decorator
+@inline export function storeBlocks4(out: usize, rows: i32, r0: i32, rq: i32, a0: v128, a1: v128, a2: v128, a3: v128): void {
+  storeLanes(out + (<usize>r0 << 2), a0, rows - r0)
+  storeLanes(out + (<usize>(r0 + rq) << 2), a1, rows - r0 - rq)
+  storeLanes(out + (<usize>(r0 + 2 * rq) << 2), a2, rows - r0 - 2 * rq)
+  storeLanes(out + (<usize>(r0 + 3 * rq) << 2), a3, rows - r0 - 3 * rq)
+}
+
 // V8 (x64) rebuilds a v128 constant at every use (movabs, vmovq, vpunpcklqdq), never hoisted out of a
 // loop: in exp4 that was more than half the instructions. The constants of the vector math below
 // are broadcast from this table instead, one vbroadcastss each: K(i) is entry i in all four lanes.
