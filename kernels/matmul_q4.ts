@@ -121,16 +121,24 @@ const NIBBLE_MASK = memory.data<u32>([0x0f0f0f0f])
   const wq = <usize>quarter * stride
   const sq = <usize>quarter * sStride
   let wp = w + <usize>b0 * stride
-  const gp = scales + <usize>b0 * sStride
+  let gp = scales + <usize>b0 * sStride
   let xp = xq, sp = xs, np = xsum
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0)
-  const runs = groups * runsPerGroup
-  for (let k = 0; k < runs; k++, wp += 64, xp += xRun, sp += 4, np += 4) {
-    const gs = gp + (<usize>(k / runsPerGroup) << 4)
-    acc0 = f32x4.add(acc0, f32x4.mul(run<V>(wp, xp, sp, np), v128.load(gs)))
-    acc1 = f32x4.add(acc1, f32x4.mul(run<V>(wp + wq, xp, sp, np), v128.load(gs + sq)))
-    acc2 = f32x4.add(acc2, f32x4.mul(run<V>(wp + 2 * wq, xp, sp, np), v128.load(gs + 2 * sq)))
-    acc3 = f32x4.add(acc3, f32x4.mul(run<V>(wp + 3 * wq, xp, sp, np), v128.load(gs + 3 * sq)))
+  if (runsPerGroup == 1) {
+    for (let g = 0; g < groups; g++, wp += 64, xp += xRun, sp += 4, np += 4, gp += 16) {
+      acc0 = f32x4.add(acc0, f32x4.mul(run<V>(wp, xp, sp, np), v128.load(gp)))
+      acc1 = f32x4.add(acc1, f32x4.mul(run<V>(wp + wq, xp, sp, np), v128.load(gp + sq)))
+      acc2 = f32x4.add(acc2, f32x4.mul(run<V>(wp + 2 * wq, xp, sp, np), v128.load(gp + 2 * sq)))
+      acc3 = f32x4.add(acc3, f32x4.mul(run<V>(wp + 3 * wq, xp, sp, np), v128.load(gp + 3 * sq)))
+    }
+  } else {
+    // groups of 64: a group's two runs summed before its scale, as in block (the same results)
+    for (let g = 0; g < groups; g++, wp += 128, xp += xRun << 1, sp += 8, np += 8, gp += 16) {
+      acc0 = f32x4.add(acc0, f32x4.mul(f32x4.add(run<V>(wp, xp, sp, np), run<V>(wp + 64, xp + xRun, sp + 4, np + 4)), v128.load(gp)))
+      acc1 = f32x4.add(acc1, f32x4.mul(f32x4.add(run<V>(wp + wq, xp, sp, np), run<V>(wp + 64 + wq, xp + xRun, sp + 4, np + 4)), v128.load(gp + sq)))
+      acc2 = f32x4.add(acc2, f32x4.mul(f32x4.add(run<V>(wp + 2 * wq, xp, sp, np), run<V>(wp + 64 + 2 * wq, xp + xRun, sp + 4, np + 4)), v128.load(gp + 2 * sq)))
+      acc3 = f32x4.add(acc3, f32x4.mul(f32x4.add(run<V>(wp + 3 * wq, xp, sp, np), run<V>(wp + 64 + 3 * wq, xp + xRun, sp + 4, np + 4)), v128.load(gp + 3 * sq)))
+    }
   }
   if (!isRelaxed<V>()) {
     const inv = f32x4.splat(1.0 / 256.0) // as in block

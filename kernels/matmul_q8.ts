@@ -131,14 +131,21 @@ export function sign_split_i8(xq: usize, n: i32, xsign: usize, nsum: usize): voi
   let gp = scales + <usize>b0 * sStride
   let xp = xq, sp = xs, np = nsum
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0)
-  const runs = groups * runsPerGroup
-  for (let k = 0; k < runs; k++, wp += 128, xp += xRun, sp += 4, np += 4) {
-    // run k of group k / runsPerGroup: the group's scales step once per group
-    const gs = gp + (<usize>(k / runsPerGroup) << 4)
-    acc0 = f32x4.add(acc0, f32x4.mul(run<V>(wp, xp, sp, np), v128.load(gs)))
-    acc1 = f32x4.add(acc1, f32x4.mul(run<V>(wp + wq, xp, sp, np), v128.load(gs + sq)))
-    acc2 = f32x4.add(acc2, f32x4.mul(run<V>(wp + 2 * wq, xp, sp, np), v128.load(gs + 2 * sq)))
-    acc3 = f32x4.add(acc3, f32x4.mul(run<V>(wp + 3 * wq, xp, sp, np), v128.load(gs + 3 * sq)))
+  if (runsPerGroup == 1) {
+    for (let g = 0; g < groups; g++, wp += 128, xp += xRun, sp += 4, np += 4, gp += 16) {
+      acc0 = f32x4.add(acc0, f32x4.mul(run<V>(wp, xp, sp, np), v128.load(gp)))
+      acc1 = f32x4.add(acc1, f32x4.mul(run<V>(wp + wq, xp, sp, np), v128.load(gp + sq)))
+      acc2 = f32x4.add(acc2, f32x4.mul(run<V>(wp + 2 * wq, xp, sp, np), v128.load(gp + 2 * sq)))
+      acc3 = f32x4.add(acc3, f32x4.mul(run<V>(wp + 3 * wq, xp, sp, np), v128.load(gp + 3 * sq)))
+    }
+  } else {
+    // groups of 64: a group's two runs summed before its scale, as in block (the same results)
+    for (let g = 0; g < groups; g++, wp += 256, xp += xRun << 1, sp += 8, np += 8, gp += 16) {
+      acc0 = f32x4.add(acc0, f32x4.mul(f32x4.add(run<V>(wp, xp, sp, np), run<V>(wp + 128, xp + xRun, sp + 4, np + 4)), v128.load(gp)))
+      acc1 = f32x4.add(acc1, f32x4.mul(f32x4.add(run<V>(wp + wq, xp, sp, np), run<V>(wp + 128 + wq, xp + xRun, sp + 4, np + 4)), v128.load(gp + sq)))
+      acc2 = f32x4.add(acc2, f32x4.mul(f32x4.add(run<V>(wp + 2 * wq, xp, sp, np), run<V>(wp + 128 + 2 * wq, xp + xRun, sp + 4, np + 4)), v128.load(gp + 2 * sq)))
+      acc3 = f32x4.add(acc3, f32x4.mul(f32x4.add(run<V>(wp + 3 * wq, xp, sp, np), run<V>(wp + 128 + 3 * wq, xp + xRun, sp + 4, np + 4)), v128.load(gp + 3 * sq)))
+    }
   }
   storeBlocks4(out, rows, b0 << 2, quarter << 2, acc0, acc1, acc2, acc3)
 }
