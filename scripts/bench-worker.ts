@@ -105,8 +105,8 @@ async function ortRows(shapes: Array<[string, number, number]>): Promise<OrtRow[
 
 const ENDPOINTS: Record<string, (shapes: Array<[string, number, number]>) => Promise<unknown[]>> = { '/kernels': kernelRows, '/ort': ortRows }
 
-/** One probe per isolate (its 256 MiB stream buffer is allocated once), taken around every /run's decode. */
-let probe: Promise<LimitProbe> | undefined
+/** The probe modules and their 256 MiB stream buffer, instantiated once per isolate; every /run takes a fresh probe over them. */
+let probes: Promise<LimitProbe> | undefined
 
 export default {
   async fetch(request: Request, env: Env): Promise<Response> {
@@ -139,7 +139,9 @@ export default {
       const model = await loadModel(source, { kernels })
       const loadMs = performance.now() - t0
       const allocator = (kernels as unknown as { allocator: { peakBytes: number } }).allocator
-      const limits = await (probe ??= LimitProbe.create(limitsPlain as WebAssembly.Module, limitsRelaxed as WebAssembly.Module, () => performance.now()))
+      // this row's own limits: a probe keeps the best of its sets, so one shared by every /run would
+      // hand later rows the best of all rows before them
+      const limits = (await (probes ??= LimitProbe.create(limitsPlain as WebAssembly.Module, limitsRelaxed as WebAssembly.Module, () => performance.now()))).on(() => performance.now())
       limits.probe()
       const result = measureModel(model, { promptTokens: q('prompt', 128), decodeTokens: q('decode', 32), repetitions: q('reps', 3), peakBytes: () => allocator.peakBytes })
       limits.probe()
