@@ -60,12 +60,11 @@
 // loop: in exp4 that was more than half the instructions. The constants of the vector math below
 // are broadcast from this table instead, one vbroadcastss each: K(i) is entry i in all four lanes.
 const TABLE = memory.data<f32>([
-  88.0, -87.33654, 1.44269504088896341, 12582912.0, 0.693359375, 2.12194440e-4, // 0–5: exp4 range reduction
+  88.0, -87.33654, 1.44269504088896341, 12582912.0, 0.693359375, 2.12194440e-4, // 0–5: exp4 range reduction (4, 5: ln 2 in two parts, log4Unit too)
   1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1, // 6–11: exp4 polynomial
   1.0, 0.5, 20.0, 1.41421356, // 12–15: one, half, softplus threshold, √2
   7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1, 1.4249322787e-1, // 16–24: log4Unit polynomial
   -1.6668057665e-1, 2.0000714765e-1, -2.4999993993e-1, 3.3333331174e-1,
-  -2.12194440e-4, // 25: −(ln 2 lo)
 ])
 const EXP_BIAS = memory.data<i32>([127])
 const ONE = 12
@@ -147,7 +146,7 @@ export type Relaxed = i64
   y = f32x4.add(f32x4.mul(y, f), K(23))
   y = f32x4.add(f32x4.mul(y, f), K(24))
   y = f32x4.mul(f32x4.mul(y, f), z)
-  y = f32x4.add(y, f32x4.mul(e, K(25)))
+  y = f32x4.sub(y, f32x4.mul(e, K(5)))
   y = f32x4.sub(y, f32x4.mul(z, K(HALF)))
   return f32x4.add(f32x4.add(f, y), f32x4.mul(e, K(4)))
 }
