@@ -86,36 +86,45 @@ const NIBBLE_MASK = memory.data<u32>([0x0f0f0f0f])
 }
 
 /**
- * Four rows · one token, one loop over the groups with their runs unrolled: a nested group/run loop
- * costs a loop set-up and an accumulator round trip per run (measured 1.05–1.1× in V8 15).
+ * One group's term of a block's four outputs: its R runs (1, or 2 for groups of 64) summed, times the
+ * group's four scales at gs. R is a literal at every call, so the choice folds away.
  */
 // @ts-ignore: decorator
-@inline function block<V>(wb: usize, sb: usize, xq: usize, xs: usize, xsum: usize, groups: i32, runsPerGroup: i32): v128 {
+@inline function groupTerm<V>(wp: usize, xp: usize, sp: usize, np: usize, gs: usize, R: i32): v128 {
   const xRun: usize = isRelaxed<V>() ? 32 : 64
-  let acc = f32x4.splat(0)
-  let wp = wb, xp = xq, sp = xs, np = xsum, gp = sb
-  if (runsPerGroup == 1) {
-    for (let g = 0; g < groups; g++, wp += 64, xp += xRun, sp += 4, np += 4, gp += 16) {
-      acc = f32x4.add(acc, f32x4.mul(run<V>(wp, xp, sp, np), v128.load(gp)))
-    }
-  } else {
-    // groups of 64 (q4 groups are 32 or 64): the group's two runs unrolled, summed before its scale
-    for (let g = 0; g < groups; g++, wp += 128, xp += xRun << 1, sp += 8, np += 8, gp += 16) {
-      const pair = f32x4.add(run<V>(wp, xp, sp, np), run<V>(wp + 64, xp + xRun, sp + 4, np + 4))
-      acc = f32x4.add(acc, f32x4.mul(pair, v128.load(gp)))
-    }
-  }
-  // exact: |256·d| < 2^24 converts without rounding and a power of two commutes with it
+  const runs = R == 1 ? run<V>(wp, xp, sp, np) : f32x4.add(run<V>(wp, xp, sp, np), run<V>(wp + 64, xp + xRun, sp + 4, np + 4))
+  return f32x4.mul(runs, v128.load(gs))
+}
+
+/** The plain kernels' dots carry 256 (dot32): exact, |256·d| < 2^24 converts without rounding and a power of two commutes with it. */
+// @ts-ignore: decorator
+@inline function unscale<V>(acc: v128): v128 {
   return isRelaxed<V>() ? acc : f32x4.mul(acc, f32x4.splat(1.0 / 256.0))
 }
 
 /**
- * One token, four row blocks a quarter of the matrix apart, run by run: four weight streams in
- * flight instead of one (matmul_q8.ts quad: one core's DRAM reads scale with the streams its
- * prefetchers follow); a run's activations are loaded once for the four blocks.
+ * Four rows · one token, groups of R = 1 or 2 runs (q4 groups are 32 or 64 columns): one loop over
+ * the groups with their runs unrolled (a nested group/run loop costs a loop set-up and an
+ * accumulator round trip per run, measured 1.05–1.1× in V8 15).
  */
 // @ts-ignore: decorator
-@inline function quad<V>(out: usize, w: usize, scales: usize, rows: i32, groups: i32, runsPerGroup: i32,
+@inline function block<V>(wb: usize, sb: usize, xq: usize, xs: usize, xsum: usize, groups: i32, R: i32): v128 {
+  const xRun: usize = isRelaxed<V>() ? 32 : 64
+  let acc = f32x4.splat(0)
+  let wp = wb, xp = xq, sp = xs, np = xsum, gp = sb
+  for (let g = 0; g < groups; g++, wp += <usize>R << 6, xp += <usize>R * xRun, sp += <usize>R << 2, np += <usize>R << 2, gp += 16) {
+    acc = f32x4.add(acc, groupTerm<V>(wp, xp, sp, np, gp, R))
+  }
+  return unscale<V>(acc)
+}
+
+/**
+ * One token, four row blocks a quarter of the matrix apart (b0, b0 + quarter, …), group by group:
+ * four weight streams in flight instead of one (matmul_q8.ts quad: one core's DRAM reads scale with
+ * the streams its prefetchers follow); a run's activations are loaded once for the four blocks.
+ */
+// @ts-ignore: decorator
+@inline function quad<V>(out: usize, w: usize, scales: usize, rows: i32, groups: i32, R: i32,
   stride: usize, sStride: usize, xq: usize, xs: usize, xsum: usize, b0: i32, quarter: i32): void {
   const xRun: usize = isRelaxed<V>() ? 32 : 64
   const wq = <usize>quarter * stride
@@ -124,35 +133,26 @@ const NIBBLE_MASK = memory.data<u32>([0x0f0f0f0f])
   let gp = scales + <usize>b0 * sStride
   let xp = xq, sp = xs, np = xsum
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0)
-  if (runsPerGroup == 1) {
-    for (let g = 0; g < groups; g++, wp += 64, xp += xRun, sp += 4, np += 4, gp += 16) {
-      acc0 = f32x4.add(acc0, f32x4.mul(run<V>(wp, xp, sp, np), v128.load(gp)))
-      acc1 = f32x4.add(acc1, f32x4.mul(run<V>(wp + wq, xp, sp, np), v128.load(gp + sq)))
-      acc2 = f32x4.add(acc2, f32x4.mul(run<V>(wp + 2 * wq, xp, sp, np), v128.load(gp + 2 * sq)))
-      acc3 = f32x4.add(acc3, f32x4.mul(run<V>(wp + 3 * wq, xp, sp, np), v128.load(gp + 3 * sq)))
-    }
-  } else {
-    // groups of 64: a group's two runs summed before its scale, as in block (the same results)
-    for (let g = 0; g < groups; g++, wp += 128, xp += xRun << 1, sp += 8, np += 8, gp += 16) {
-      acc0 = f32x4.add(acc0, f32x4.mul(f32x4.add(run<V>(wp, xp, sp, np), run<V>(wp + 64, xp + xRun, sp + 4, np + 4)), v128.load(gp)))
-      acc1 = f32x4.add(acc1, f32x4.mul(f32x4.add(run<V>(wp + wq, xp, sp, np), run<V>(wp + 64 + wq, xp + xRun, sp + 4, np + 4)), v128.load(gp + sq)))
-      acc2 = f32x4.add(acc2, f32x4.mul(f32x4.add(run<V>(wp + 2 * wq, xp, sp, np), run<V>(wp + 64 + 2 * wq, xp + xRun, sp + 4, np + 4)), v128.load(gp + 2 * sq)))
-      acc3 = f32x4.add(acc3, f32x4.mul(f32x4.add(run<V>(wp + 3 * wq, xp, sp, np), run<V>(wp + 64 + 3 * wq, xp + xRun, sp + 4, np + 4)), v128.load(gp + 3 * sq)))
-    }
+  for (let g = 0; g < groups; g++, wp += <usize>R << 6, xp += <usize>R * xRun, sp += <usize>R << 2, np += <usize>R << 2, gp += 16) {
+    acc0 = f32x4.add(acc0, groupTerm<V>(wp, xp, sp, np, gp, R))
+    acc1 = f32x4.add(acc1, groupTerm<V>(wp + wq, xp, sp, np, gp + sq, R))
+    acc2 = f32x4.add(acc2, groupTerm<V>(wp + 2 * wq, xp, sp, np, gp + 2 * sq, R))
+    acc3 = f32x4.add(acc3, groupTerm<V>(wp + 3 * wq, xp, sp, np, gp + 3 * sq, R))
   }
-  if (!isRelaxed<V>()) {
-    const inv = f32x4.splat(1.0 / 256.0) // as in block
-    acc0 = f32x4.mul(acc0, inv)
-    acc1 = f32x4.mul(acc1, inv)
-    acc2 = f32x4.mul(acc2, inv)
-    acc3 = f32x4.mul(acc3, inv)
-  }
-  storeBlocks4(out, rows, b0 << 2, quarter << 2, acc0, acc1, acc2, acc3)
+  storeBlocks4(out, rows, b0 << 2, quarter << 2, unscale<V>(acc0), unscale<V>(acc1), unscale<V>(acc2), unscale<V>(acc3))
 }
 
+/** Groups of 32 or 64 columns: the body below with R = 1 or 2 runs a group as a literal. */
 // @ts-ignore: decorator
 @inline function matmul<V>(out: usize, w: usize, scales: usize, rows: i32, cols: i32, group: i32,
   xq: usize, xs: usize, xsum: usize, T: i32): void {
+  if (group == 32) groupedMatmul<V>(out, w, scales, rows, cols, group, xq, xs, xsum, T, 1)
+  else groupedMatmul<V>(out, w, scales, rows, cols, group, xq, xs, xsum, T, 2)
+}
+
+// @ts-ignore: decorator
+@inline function groupedMatmul<V>(out: usize, w: usize, scales: usize, rows: i32, cols: i32, group: i32,
+  xq: usize, xs: usize, xsum: usize, T: i32, R: i32): void {
   const groups = cols / group
   const runs = <usize>(cols >> 5)
   const stride = <usize>cols << 1 // bytes per 4-row block: 4 rows · cols / 2
@@ -165,9 +165,9 @@ const NIBBLE_MASK = memory.data<u32>([0x0f0f0f0f])
   if (T == 1) {
     // four streams: blocks b, b + Q, b + 2Q, b + 3Q (Q = ⌊blocks / 4⌋), then the last blocks % 4 alone
     const Q = ((rows + 3) >> 2) >> 2
-    for (let b = 0; b < Q; b++) quad<V>(out, w, scales, rows, groups, group >> 5, stride, sStride, xq, xs, xsum, b, Q)
+    for (let b = 0; b < Q; b++) quad<V>(out, w, scales, rows, groups, R, stride, sStride, xq, xs, xsum, b, Q)
     for (let r = Q << 4; r < rows; r += 4) {
-      const v = block<V>(w + <usize>(r >> 2) * stride, scales + <usize>(r >> 2) * sStride, xq, xs, xsum, groups, group >> 5)
+      const v = block<V>(w + <usize>(r >> 2) * stride, scales + <usize>(r >> 2) * sStride, xq, xs, xsum, groups, R)
       storeLanes(out + (<usize>r << 2), v, rows - r)
     }
     return
@@ -179,7 +179,7 @@ const NIBBLE_MASK = memory.data<u32>([0x0f0f0f0f])
       const wb = w + <usize>(r >> 2) * stride
       const sb = scales + <usize>(r >> 2) * sStride
       for (let t = t0; t < t1; t++) {
-        const v = block<V>(wb, sb, xq + <usize>t * xRow, xs + <usize>t * runs * 4, xsum + <usize>t * runs * 4, groups, group >> 5)
+        const v = block<V>(wb, sb, xq + <usize>t * xRow, xs + <usize>t * runs * 4, xsum + <usize>t * runs * 4, groups, R)
         storeLanes(out + ((<usize>t * <usize>rows + <usize>r) << 2), v, rows - r)
       }
     }

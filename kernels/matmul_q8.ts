@@ -84,45 +84,59 @@ export function sign_split_i8(xq: usize, n: i32, xsign: usize, nsum: usize): voi
 }
 
 /**
- * Four rows · one token: returns the four outputs. V is Plain or Relaxed (simd.ts). Groups of 32 and
- * 64 (one or two runs) have their runs unrolled into one loop over the groups: a nested group/run
- * loop costs a loop set-up and an accumulator round trip per run. Other groups (padded to whole
- * runs) take the nested loop.
+ * One group's term of a block's four outputs: its R runs (1, or 2 for groups of 64) summed, times the
+ * group's four scales at gs. R is a literal at every call, so the choice folds away.
  */
 // @ts-ignore: decorator
-@inline function block<V>(wb: usize, sb: usize, xq: usize, xs: usize, nsum: usize, groups: i32, runsPerGroup: i32): v128 {
+@inline function groupTerm<V>(wp: usize, xp: usize, sp: usize, np: usize, gs: usize, R: i32): v128 {
+  const xRun: usize = isRelaxed<V>() ? 64 : 32
+  const runs = R == 1 ? run<V>(wp, xp, sp, np) : f32x4.add(run<V>(wp, xp, sp, np), run<V>(wp + 128, xp + xRun, sp + 4, np + 4))
+  return f32x4.mul(runs, v128.load(gs))
+}
+
+/**
+ * Four rows · one token, groups of R = 1 or 2 runs (a literal): one loop over the groups with their
+ * runs unrolled (a nested group/run loop costs a loop set-up and an accumulator round trip per run).
+ */
+// @ts-ignore: decorator
+@inline function blockGroups<V>(wb: usize, sb: usize, xq: usize, xs: usize, nsum: usize, groups: i32, R: i32): v128 {
   const xRun: usize = isRelaxed<V>() ? 64 : 32
   let acc = f32x4.splat(0)
   let wp = wb, xp = xq, sp = xs, np = nsum, gp = sb
-  if (runsPerGroup == 1) {
-    for (let g = 0; g < groups; g++, wp += 128, xp += xRun, sp += 4, np += 4, gp += 16) {
-      acc = f32x4.add(acc, f32x4.mul(run<V>(wp, xp, sp, np), v128.load(gp)))
-    }
-  } else if (runsPerGroup == 2) {
-    // groups of 64: the group's two runs unrolled (no inner loop), summed before the group scale
-    for (let g = 0; g < groups; g++, wp += 256, xp += xRun << 1, sp += 8, np += 8, gp += 16) {
-      const pair = f32x4.add(run<V>(wp, xp, sp, np), run<V>(wp + 128, xp + xRun, sp + 4, np + 4))
-      acc = f32x4.add(acc, f32x4.mul(pair, v128.load(gp)))
-    }
-  } else {
-    for (let g = 0; g < groups; g++, gp += 16) {
-      let accG = f32x4.splat(0)
-      for (let r = 0; r < runsPerGroup; r++, wp += 128, xp += xRun, sp += 4, np += 4) accG = f32x4.add(accG, run<V>(wp, xp, sp, np))
-      acc = f32x4.add(acc, f32x4.mul(accG, v128.load(gp)))
-    }
+  for (let g = 0; g < groups; g++, wp += <usize>R << 7, xp += <usize>R * xRun, sp += <usize>R << 2, np += <usize>R << 2, gp += 16) {
+    acc = f32x4.add(acc, groupTerm<V>(wp, xp, sp, np, gp, R))
   }
   return acc
 }
 
 /**
- * One token, four row blocks a quarter of the matrix apart, run by run: four sequential weight
- * streams in flight instead of one. One core's DRAM reads scale with the streams its prefetchers
- * follow (256 MiB read as 1 / 4 interleaved streams: 8.2 / 12.7 GB/s on this VM), so a matvec over
- * weights that do not fit the cache gets more bandwidth this way; the activations of a run are loaded
- * once for the four blocks. Groups of 32 and 64 (runsPerGroup 1 or 2) only.
+ * Four rows · one token: returns the four outputs. V is Plain or Relaxed (simd.ts). Groups of 32 and
+ * 64 take blockGroups; other groups (padded to whole runs) a nested group/run loop.
  */
 // @ts-ignore: decorator
-@inline function quad<V>(out: usize, w: usize, scales: usize, rows: i32, groups: i32, runsPerGroup: i32,
+@inline function block<V>(wb: usize, sb: usize, xq: usize, xs: usize, nsum: usize, groups: i32, runsPerGroup: i32): v128 {
+  if (runsPerGroup == 1) return blockGroups<V>(wb, sb, xq, xs, nsum, groups, 1)
+  if (runsPerGroup == 2) return blockGroups<V>(wb, sb, xq, xs, nsum, groups, 2)
+  const xRun: usize = isRelaxed<V>() ? 64 : 32
+  let acc = f32x4.splat(0)
+  let wp = wb, xp = xq, sp = xs, np = nsum, gp = sb
+  for (let g = 0; g < groups; g++, gp += 16) {
+    let accG = f32x4.splat(0)
+    for (let r = 0; r < runsPerGroup; r++, wp += 128, xp += xRun, sp += 4, np += 4) accG = f32x4.add(accG, run<V>(wp, xp, sp, np))
+    acc = f32x4.add(acc, f32x4.mul(accG, v128.load(gp)))
+  }
+  return acc
+}
+
+/**
+ * One token, four row blocks a quarter of the matrix apart (b0, b0 + quarter, …), group by group:
+ * four sequential weight streams in flight instead of one. One core's DRAM reads scale with the
+ * streams its prefetchers follow (256 MiB read as 1 / 4 interleaved streams: 8.2 / 12.7 GB/s on this
+ * VM), so a matvec over weights that do not fit the cache gets more bandwidth this way; a run's
+ * activations are loaded once for the four blocks. Groups of R = 1 or 2 runs (a literal).
+ */
+// @ts-ignore: decorator
+@inline function quad<V>(out: usize, w: usize, scales: usize, rows: i32, groups: i32, R: i32,
   stride: usize, sStride: usize, xq: usize, xs: usize, nsum: usize, b0: i32, quarter: i32): void {
   const xRun: usize = isRelaxed<V>() ? 64 : 32
   const wq = <usize>quarter * stride
@@ -131,21 +145,11 @@ export function sign_split_i8(xq: usize, n: i32, xsign: usize, nsum: usize): voi
   let gp = scales + <usize>b0 * sStride
   let xp = xq, sp = xs, np = nsum
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0)
-  if (runsPerGroup == 1) {
-    for (let g = 0; g < groups; g++, wp += 128, xp += xRun, sp += 4, np += 4, gp += 16) {
-      acc0 = f32x4.add(acc0, f32x4.mul(run<V>(wp, xp, sp, np), v128.load(gp)))
-      acc1 = f32x4.add(acc1, f32x4.mul(run<V>(wp + wq, xp, sp, np), v128.load(gp + sq)))
-      acc2 = f32x4.add(acc2, f32x4.mul(run<V>(wp + 2 * wq, xp, sp, np), v128.load(gp + 2 * sq)))
-      acc3 = f32x4.add(acc3, f32x4.mul(run<V>(wp + 3 * wq, xp, sp, np), v128.load(gp + 3 * sq)))
-    }
-  } else {
-    // groups of 64: a group's two runs summed before its scale, as in block (the same results)
-    for (let g = 0; g < groups; g++, wp += 256, xp += xRun << 1, sp += 8, np += 8, gp += 16) {
-      acc0 = f32x4.add(acc0, f32x4.mul(f32x4.add(run<V>(wp, xp, sp, np), run<V>(wp + 128, xp + xRun, sp + 4, np + 4)), v128.load(gp)))
-      acc1 = f32x4.add(acc1, f32x4.mul(f32x4.add(run<V>(wp + wq, xp, sp, np), run<V>(wp + 128 + wq, xp + xRun, sp + 4, np + 4)), v128.load(gp + sq)))
-      acc2 = f32x4.add(acc2, f32x4.mul(f32x4.add(run<V>(wp + 2 * wq, xp, sp, np), run<V>(wp + 128 + 2 * wq, xp + xRun, sp + 4, np + 4)), v128.load(gp + 2 * sq)))
-      acc3 = f32x4.add(acc3, f32x4.mul(f32x4.add(run<V>(wp + 3 * wq, xp, sp, np), run<V>(wp + 128 + 3 * wq, xp + xRun, sp + 4, np + 4)), v128.load(gp + 3 * sq)))
-    }
+  for (let g = 0; g < groups; g++, wp += <usize>R << 7, xp += <usize>R * xRun, sp += <usize>R << 2, np += <usize>R << 2, gp += 16) {
+    acc0 = f32x4.add(acc0, groupTerm<V>(wp, xp, sp, np, gp, R))
+    acc1 = f32x4.add(acc1, groupTerm<V>(wp + wq, xp, sp, np, gp + sq, R))
+    acc2 = f32x4.add(acc2, groupTerm<V>(wp + 2 * wq, xp, sp, np, gp + 2 * sq, R))
+    acc3 = f32x4.add(acc3, groupTerm<V>(wp + 3 * wq, xp, sp, np, gp + 3 * sq, R))
   }
   storeBlocks4(out, rows, b0 << 2, quarter << 2, acc0, acc1, acc2, acc3)
 }
@@ -164,7 +168,10 @@ export function sign_split_i8(xq: usize, n: i32, xsign: usize, nsum: usize): voi
     // four streams: blocks b, b + Q, b + 2Q, b + 3Q (Q = ⌊blocks / 4⌋), then the last blocks % 4 alone
     const blocks = (rows + 3) >> 2
     const Q = blocks >> 2
-    for (let b = 0; b < Q; b++) quad<V>(out, w, scales, rows, groups, gp >> 5, stride, sStride, xq, xs, nsum, b, Q)
+    for (let b = 0; b < Q; b++) {
+      if (gp == 32) quad<V>(out, w, scales, rows, groups, 1, stride, sStride, xq, xs, nsum, b, Q)
+      else quad<V>(out, w, scales, rows, groups, 2, stride, sStride, xq, xs, nsum, b, Q)
+    }
     for (let r = Q << 4; r < rows; r += 4) {
       const v = block<V>(w + <usize>(r >> 2) * stride, scales + <usize>(r >> 2) * sStride, xq, xs, nsum, groups, gp >> 5)
       storeLanes(out + (<usize>r << 2), v, rows - r)
