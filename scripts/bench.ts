@@ -156,16 +156,16 @@ const models = flag('--no-e2e') ? [] : [
   ...(quick ? [] : [{ name: 'bench-140m (random)', src: join(ROOT, '.tmp/bench-140m'), key: '140m' }]),
 ]
 /**
- * Bundles measured: the three quantisations (int4 keeps the embedding int8), int4 with the embedding
- * (tied lm_head) int4 too (`--embed int4`, src/bundle/policy.ts), and that with groups of 64.
+ * Bundles measured: the three quantisations (int4 stores the embedding, the tied lm_head, int4 too),
+ * int4 with groups of 64, and int4 with the embedding int8 (`--embed int8`, src/bundle/policy.ts).
  */
-const QUANTS = ['f32', 'int8', 'int4', 'int4-embed4', 'int4-g64-embed4'] as const
+const QUANTS = ['f32', 'int8', 'int4', 'int4-g64', 'int4-embed8'] as const
 type QuantKey = (typeof QUANTS)[number]
 const CONVERT: Record<Exclude<QuantKey, 'f32'>, Parameters<typeof convertCheckpoint>[2]> = {
   int8: { quant: 'int8' },
   int4: { quant: 'int4' },
-  'int4-embed4': { quant: 'int4', embed: 'int4' },
-  'int4-g64-embed4': { quant: 'int4', group: 64, embed: 'int4' },
+  'int4-g64': { quant: 'int4', group: 64 },
+  'int4-embed8': { quant: 'int4', embed: 'int8' },
 }
 /** The Workers isolate limit, and the wasm memory the bench gives the 140M int4 models in workerd: the limit less 8 MiB for JS. */
 const ISOLATE_BYTES = 128e6

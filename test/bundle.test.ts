@@ -90,22 +90,25 @@ describe('bundle conversion and loading', () => {
     })
   }
 
-  // --embed int4: the embedding (tied lm_head) int4 as well; int4 bundles keep it int8 by default
+  // --embed int8: the embedding (tied lm_head) of an int4 bundle int8 (the default is int4)
   for (const group of [32, 64] as const) {
-    it(`an int4/${group} bundle with embed int4 stores the embedding q4 and holds exactly the rounded weights`, async () => {
-      const { dir, manifest } = await convert('A', { quant: 'int4', group, embed: 'int4' })
+    it(`an int4/${group} bundle with embed int8 stores the embedding q8 and holds exactly the rounded weights`, async () => {
+      const { dir, manifest } = await convert('A', { quant: 'int4', group, embed: 'int8' })
       const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { vocab_size: number }
       const embedding = manifest.tensors.filter((t) => t.shape[0] === config.vocab_size)
-      assert.ok(embedding.length >= 1 && embedding.every((t) => t.format === 'q4' && t.group === group), JSON.stringify(embedding.map((t) => [t.name, t.format])))
-      const { max, index } = maxDiff(logitsOf(await load(dir), 'A'), logitsOf(await roundedModel('A', { quant: 'int4', group, embed: 'int4' }), 'A'))
+      assert.ok(embedding.length >= 1 && embedding.every((t) => t.format === 'q8' && t.group === group), JSON.stringify(embedding.map((t) => [t.name, t.format])))
+      const { max, index } = maxDiff(logitsOf(await load(dir), 'A'), logitsOf(await roundedModel('A', { quant: 'int4', group, embed: 'int8' }), 'A'))
       assert.equal(max, 0, `first difference at ${index}`)
     })
   }
 
-  it('int4 bundles keep the embedding int8 unless asked', async () => {
-    const { dir, manifest } = await convert('A', { quant: 'int4' })
-    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { vocab_size: number }
-    assert.ok(manifest.tensors.filter((t) => t.shape[0] === config.vocab_size).every((t) => t.format === 'q8'))
+  it('int4 bundles store the embedding int4 unless asked for int8', async () => {
+    for (const [embed, format] of [[undefined, 'q4'], ['int8', 'q8']] as const) {
+      const { dir, manifest } = await convert('A', { quant: 'int4', embed })
+      const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { vocab_size: number }
+      const embedding = manifest.tensors.filter((t) => t.shape[0] === config.vocab_size)
+      assert.ok(embedding.length >= 1 && embedding.every((t) => t.format === format), `embed ${embed}: ${JSON.stringify(embedding.map((t) => t.format))}`)
+    }
   })
 
   it('int8 and int4 bundles of fixture A stay close to f32', async () => {

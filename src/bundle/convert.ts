@@ -21,7 +21,7 @@ export interface ConvertOptions {
   readonly quant: Quant
   /** Columns per scale of q8 / q4 tensors (policy.ts falls back to 32 where it does not divide a row). */
   readonly group?: Group // default: DEFAULT_GROUP
-  /** int4 only: the embedding (tied lm_head) in int8 (default) or int4 (policy.ts). */
+  /** int4 only: the embedding (tied lm_head) in int4 (default) or int8 (policy.ts). */
   readonly embed?: EmbedQuant
   readonly maxFileBytes?: number
   readonly onProgress?: (progress: { readonly done: number; readonly total: number; readonly tensor: TensorPlan }) => void
