@@ -3,8 +3,8 @@
 // Must not import: anything but ./simd.
 import { exp4, hsum4f, madd, Plain, Relaxed } from './simd'
 
-/** Keys per P·V block: the block's V rows are re-read from L1 by every head and column tile. */
-const KEY_BLOCK: i32 = 16
+/** Keys per P·V block: the block's V rows are re-read from L1 by every column tile. */
+const KEY_BLOCK: i32 = 32
 
 /** Scalar a·b over n floats: the keys after the last block of 4. */
 // @ts-ignore: decorator
@@ -15,9 +15,10 @@ const KEY_BLOCK: i32 = 16
 }
 
 /**
- * [q·k0, q·k1, q·k2, q·k3] for the 4 key rows at k0 + j·kRow: two accumulators per key (even and
- * odd 4-wide chunks of the head dim: 8 FMA chains hide their latency; 14 live vectors), summed
- * across lanes by one transpose-add.
+ * [q·k0, q·k1, q·k2, q·k3] for the 4 key rows at k0 + j·kRow: one accumulator per key, summed across
+ * lanes by one transpose-add. Four accumulators, not eight: V8 keeps 4 accumulators, q and the 4 key
+ * vectors in registers, where even/odd accumulators (14 live vectors) spilled two of them to the
+ * stack every iteration (Node's --print-wasm-code).
  */
 // @ts-ignore: decorator
 @inline function dot4<V>(q: usize, k0: usize, kRow: usize, hd: i32): v128 {
@@ -25,23 +26,10 @@ const KEY_BLOCK: i32 = 16
   const d2 = kRow << 1
   const d3 = d1 + d2
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0)
-  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0)
   let qp = q
   let kp = k0
-  const qEnd8 = q + (<usize>(hd & ~7) << 2)
-  for (; qp < qEnd8; qp += 32, kp += 32) {
-    const qa = v128.load(qp)
-    a0 = madd<V>(qa, v128.load(kp), a0)
-    a1 = madd<V>(qa, v128.load(kp + d1), a1)
-    a2 = madd<V>(qa, v128.load(kp + d2), a2)
-    a3 = madd<V>(qa, v128.load(kp + d3), a3)
-    const qb = v128.load(qp, 16)
-    b0 = madd<V>(qb, v128.load(kp, 16), b0)
-    b1 = madd<V>(qb, v128.load(kp + d1, 16), b1)
-    b2 = madd<V>(qb, v128.load(kp + d2, 16), b2)
-    b3 = madd<V>(qb, v128.load(kp + d3, 16), b3)
-  }
-  if (hd & 4) {
+  const qEnd4 = q + (<usize>(hd & ~3) << 2)
+  for (; qp < qEnd4; qp += 16, kp += 16) {
     const qa = v128.load(qp)
     a0 = madd<V>(qa, v128.load(kp), a0)
     a1 = madd<V>(qa, v128.load(kp + d1), a1)
@@ -51,9 +39,8 @@ const KEY_BLOCK: i32 = 16
   const k1 = k0 + d1
   const k2 = k0 + d2
   const k3 = k0 + d3
-  let i = hd & ~3
-  let r = hsum4f(f32x4.add(a0, b0), f32x4.add(a1, b1), f32x4.add(a2, b2), f32x4.add(a3, b3))
-  for (; i < hd; i++) {
+  let r = hsum4f(a0, a1, a2, a3)
+  for (let i = hd & ~3; i < hd; i++) {
     const o = <usize>i << 2
     let kv = f32x4.splat(load<f32>(k0 + o))
     kv = f32x4.replace_lane(kv, 1, load<f32>(k1 + o))
@@ -62,6 +49,94 @@ const KEY_BLOCK: i32 = 16
     r = f32x4.add(r, f32x4.mul(f32x4.splat(load<f32>(q + o)), kv))
   }
   return r
+}
+
+/**
+ * out[h, c..c+W) += Σ_l p[h, l]·v[l, c..c+W) over n keys, for the H heads h0..h0+H−1 of one KV head:
+ * each V vector is loaded once for all H heads (GQA). H and W are literals (H·W/4 ≤ 6 accumulators,
+ * W ≤ 8 when H > 1), so the unused accumulators fold away. o: out of head h0 at column c (heads
+ * hStride bytes apart); p: head h0's weights of the first key (heads rowBytes apart); vs: its V
+ * row at column c (keys vRow bytes apart). One key per iteration: V8 schedules an unrolled body's
+ * loads ahead and spills accumulators to the stack.
+ */
+// @ts-ignore: decorator
+@inline function pvTile<V>(o: usize, hStride: usize, p: usize, rowBytes: usize, vs: usize, vRow: usize, n: i32, H: i32, W: i32): void {
+  const o1 = o + hStride
+  const o2 = o1 + hStride
+  let a0 = v128.load(o), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0)
+  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), c0 = f32x4.splat(0), c1 = f32x4.splat(0)
+  if (W > 4) a1 = v128.load(o, 16)
+  if (W > 8) {
+    a2 = v128.load(o, 32)
+    a3 = v128.load(o, 48)
+  }
+  if (H > 1) {
+    b0 = v128.load(o1)
+    if (W > 4) b1 = v128.load(o1, 16)
+  }
+  if (H > 2) {
+    c0 = v128.load(o2)
+    if (W > 4) c1 = v128.load(o2, 16)
+  }
+  let pp = p
+  const pEnd = p + (<usize>n << 2)
+  for (; pp < pEnd; pp += 4, vs += vRow) {
+    const pa = v128.load32_splat(pp)
+    const pb = H > 1 ? v128.load32_splat(pp + rowBytes) : pa
+    const pc = H > 2 ? v128.load32_splat(pp + (rowBytes << 1)) : pa
+    const v0 = v128.load(vs)
+    a0 = madd<V>(pa, v0, a0)
+    if (H > 1) b0 = madd<V>(pb, v0, b0)
+    if (H > 2) c0 = madd<V>(pc, v0, c0)
+    if (W > 4) {
+      const v1 = v128.load(vs, 16)
+      a1 = madd<V>(pa, v1, a1)
+      if (H > 1) b1 = madd<V>(pb, v1, b1)
+      if (H > 2) c1 = madd<V>(pc, v1, c1)
+    }
+    if (W > 8) {
+      a2 = madd<V>(pa, v128.load(vs, 32), a2)
+      a3 = madd<V>(pa, v128.load(vs, 48), a3)
+    }
+  }
+  v128.store(o, a0)
+  if (W > 4) v128.store(o, a1, 16)
+  if (W > 8) {
+    v128.store(o, a2, 32)
+    v128.store(o, a3, 48)
+  }
+  if (H > 1) {
+    v128.store(o1, b0)
+    if (W > 4) v128.store(o1, b1, 16)
+  }
+  if (H > 2) {
+    v128.store(o2, c0)
+    if (W > 4) v128.store(o2, c1, 16)
+  }
+}
+
+/**
+ * pvTile over all columns of the H heads from h0 (one KV head's, V rows at vh): tiles of 16 columns
+ * for one head or 8 for two and three, then 4, then a scalar tail.
+ */
+// @ts-ignore: decorator
+@inline function pvHeads<V>(oh: usize, hStride: usize, ph: usize, rowBytes: usize, vh: usize, vRow: usize, n: i32, vd: i32, H: i32): void {
+  let c = 0
+  if (H == 1) {
+    for (; c + 16 <= vd; c += 16) pvTile<V>(oh + (<usize>c << 2), hStride, ph, rowBytes, vh + (<usize>c << 2), vRow, n, 1, 16)
+  }
+  for (; c + 8 <= vd; c += 8) pvTile<V>(oh + (<usize>c << 2), hStride, ph, rowBytes, vh + (<usize>c << 2), vRow, n, H, 8)
+  for (; c + 4 <= vd; c += 4) pvTile<V>(oh + (<usize>c << 2), hStride, ph, rowBytes, vh + (<usize>c << 2), vRow, n, H, 4)
+  for (; c < vd; c++) {
+    for (let j = 0; j < H; j++) {
+      const op = oh + <usize>j * hStride + (<usize>c << 2)
+      const pj = ph + <usize>j * rowBytes
+      let acc = load<f32>(op)
+      let vs = vh + (<usize>c << 2)
+      for (let l = 0; l < n; l++, vs += vRow) acc += load<f32>(pj + (<usize>l << 2)) * load<f32>(vs)
+      store<f32>(op, acc)
+    }
+  }
 }
 
 /** All-ones lanes for the keys (positions kp) visible to the query at qpos (the rule below). */
@@ -75,7 +150,7 @@ const KEY_BLOCK: i32 = 16
  * all zeros when no key is visible.
  */
 // @ts-ignore: decorator
-@inline function softmaxRow(row: usize, S: i32): void {
+@inline function softmaxRow<V>(row: usize, S: i32): void {
   const S4 = S & ~3
   let mv = f32x4.splat(-Infinity)
   let s = 0
@@ -93,7 +168,7 @@ const KEY_BLOCK: i32 = 16
   for (s = 0; s < S4; s += 4) {
     const sp = row + (<usize>s << 2)
     const sv = v128.load(sp)
-    const p = v128.and(exp4(f32x4.sub(sv, mv)), f32x4.ne(sv, f32x4.splat(-Infinity)))
+    const p = v128.and(exp4<V>(f32x4.sub(sv, mv)), f32x4.ne(sv, f32x4.splat(-Infinity)))
     v128.store(sp, p)
     totalV = f32x4.add(totalV, p)
   }
@@ -125,9 +200,9 @@ const KEY_BLOCK: i32 = 16
  * head's slice at a time (a stride of nkv·hd floats) ran at a third of the speed (prefetch and TLB).
  * Scores for blocks of 4 keys, all heads (one visibility mask per block, fully masked blocks skipped;
  * keys need not be in position order, as in a rotated ring); a softmax per head that leaves
- * normalised weights; then P·V over blocks of KEY_BLOCK keys, whose rows stay in L1 while every head
- * takes them in 16-column register tiles (even and odd keys apart: 8 FMA chains) that accumulate
- * through out.
+ * normalised weights; then P·V over blocks of KEY_BLOCK keys, whose rows stay in L1 while the query
+ * heads of each KV head take them three at a time in 8-column register tiles (6 FMA chains; one V
+ * load serves three heads) that accumulate through out.
  */
 // @ts-ignore: decorator
 @inline function attention<V>(
@@ -145,7 +220,6 @@ const KEY_BLOCK: i32 = 16
   const negInf = f32x4.splat(-Infinity)
   const Mv = i32x4.splat(M)
   const spanv = i32x4.splat(span)
-  const v16 = vd & ~15
   for (let t = 0; t < T; t++) {
     const qpos = qpos0 + t
     const qposv = i32x4.splat(qpos)
@@ -175,86 +249,21 @@ const KEY_BLOCK: i32 = 16
         store<f32>(scores + <usize>h * rowBytes + (<usize>s << 2), score)
       }
     }
-    for (let h = 0; h < nh; h++) softmaxRow(scores + <usize>h * rowBytes, S)
-    // out_h = Σ_s p[h, s]·v_s: the first vd − vd mod 16 columns in register tiles, the rest below
-    if (v16 > 0) {
-      for (let h = 0; h < nh; h++) memory.fill(ot + (<usize>(h * vd) << 2), 0, <usize>v16 << 2)
-      for (let sb = 0; sb < S; sb += KEY_BLOCK) {
-        const n = min(KEY_BLOCK, S - sb)
-        const n4 = n & ~3
-        const vb = v + <usize>sb * vRow
-        for (let h = 0; h < nh; h++) {
-          const pb = scores + <usize>h * rowBytes + (<usize>sb << 2)
-          const oh = ot + (<usize>(h * vd) << 2)
-          const vh = vb + (<usize>((h / group) * vd) << 2)
-          for (let i = 0; i < v16; i += 16) {
-            const op = oh + (<usize>i << 2)
-            let o0 = v128.load(op), o1 = v128.load(op, 16), o2 = v128.load(op, 32), o3 = v128.load(op, 48)
-            let e0 = f32x4.splat(0), e1 = f32x4.splat(0), e2 = f32x4.splat(0), e3 = f32x4.splat(0) // odd keys
-            let vs = vh + (<usize>i << 2)
-            let l = 0
-            for (; l < n4; l += 4, vs += vRow << 2) {
-              const pp = pb + (<usize>l << 2)
-              if (!v128.any_true(v128.load(pp))) continue
-              let pv = v128.load32_splat(pp)
-              o0 = madd<V>(pv, v128.load(vs), o0)
-              o1 = madd<V>(pv, v128.load(vs, 16), o1)
-              o2 = madd<V>(pv, v128.load(vs, 32), o2)
-              o3 = madd<V>(pv, v128.load(vs, 48), o3)
-              const v1 = vs + vRow
-              pv = v128.load32_splat(pp, 4)
-              e0 = madd<V>(pv, v128.load(v1), e0)
-              e1 = madd<V>(pv, v128.load(v1, 16), e1)
-              e2 = madd<V>(pv, v128.load(v1, 32), e2)
-              e3 = madd<V>(pv, v128.load(v1, 48), e3)
-              const v2 = v1 + vRow
-              pv = v128.load32_splat(pp, 8)
-              o0 = madd<V>(pv, v128.load(v2), o0)
-              o1 = madd<V>(pv, v128.load(v2, 16), o1)
-              o2 = madd<V>(pv, v128.load(v2, 32), o2)
-              o3 = madd<V>(pv, v128.load(v2, 48), o3)
-              const v3 = v2 + vRow
-              pv = v128.load32_splat(pp, 12)
-              e0 = madd<V>(pv, v128.load(v3), e0)
-              e1 = madd<V>(pv, v128.load(v3, 16), e1)
-              e2 = madd<V>(pv, v128.load(v3, 32), e2)
-              e3 = madd<V>(pv, v128.load(v3, 48), e3)
-            }
-            o0 = f32x4.add(o0, e0)
-            o1 = f32x4.add(o1, e1)
-            o2 = f32x4.add(o2, e2)
-            o3 = f32x4.add(o3, e3)
-            for (; l < n; l++, vs += vRow) {
-              const pv = v128.load32_splat(pb + (<usize>l << 2))
-              o0 = madd<V>(pv, v128.load(vs), o0)
-              o1 = madd<V>(pv, v128.load(vs, 16), o1)
-              o2 = madd<V>(pv, v128.load(vs, 32), o2)
-              o3 = madd<V>(pv, v128.load(vs, 48), o3)
-            }
-            v128.store(op, o0)
-            v128.store(op, o1, 16)
-            v128.store(op, o2, 32)
-            v128.store(op, o3, 48)
-          }
-        }
-      }
-    }
-    for (let h = 0; h < nh; h++) {
-      const ph = scores + <usize>h * rowBytes
-      const vh = v + (<usize>((h / group) * vd) << 2)
-      const oh = ot + (<usize>(h * vd) << 2)
-      let i = v16
-      for (; i + 4 <= vd; i += 4) {
-        let o0 = f32x4.splat(0)
-        let vs = vh + (<usize>i << 2)
-        for (let s = 0; s < S; s++, vs += vRow) o0 = madd<V>(v128.load32_splat(ph + (<usize>s << 2)), v128.load(vs), o0)
-        v128.store(oh + (<usize>i << 2), o0)
-      }
-      for (; i < vd; i++) {
-        let o: f32 = 0
-        let vs = vh + (<usize>i << 2)
-        for (let s = 0; s < S; s++, vs += vRow) o += load<f32>(ph + (<usize>s << 2)) * load<f32>(vs)
-        store<f32>(oh + (<usize>i << 2), o)
+    for (let h = 0; h < nh; h++) softmaxRow<V>(scores + <usize>h * rowBytes, S)
+    // out_h = Σ_s p[h, s]·v_s over blocks of KEY_BLOCK keys (whose V rows stay in L1 across the
+    // column tiles), each KV head's query heads three at a time
+    for (let h = 0; h < nh; h++) memory.fill(ot + (<usize>(h * vd) << 2), 0, <usize>vd << 2)
+    const hStride = <usize>vd << 2
+    for (let sb = 0; sb < S; sb += KEY_BLOCK) {
+      const n = min(KEY_BLOCK, S - sb)
+      const vb = v + <usize>sb * vRow
+      for (let g = 0; g < nkv; g++) {
+        const vh = vb + (<usize>(g * vd) << 2)
+        let h = g * group
+        const hEnd = h + group
+        for (; h + 3 <= hEnd; h += 3) pvHeads<V>(ot + <usize>h * hStride, hStride, scores + <usize>h * rowBytes + (<usize>sb << 2), rowBytes, vh, vRow, n, vd, 3)
+        if (hEnd - h == 2) pvHeads<V>(ot + <usize>h * hStride, hStride, scores + <usize>h * rowBytes + (<usize>sb << 2), rowBytes, vh, vRow, n, vd, 2)
+        else if (hEnd - h == 1) pvHeads<V>(ot + <usize>h * hStride, hStride, scores + <usize>h * rowBytes + (<usize>sb << 2), rowBytes, vh, vRow, n, vd, 1)
       }
     }
   }

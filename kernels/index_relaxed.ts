@@ -6,6 +6,7 @@ export * from './index'
 export { matvec_q8_f32_relaxed, matmul_q8_f32_relaxed, sign_split_i8 } from './matmul_q8'
 export { matvec_q4_f32_relaxed, matmul_q4_f32_relaxed } from './matmul_q4'
 export { attention_f32_relaxed } from './attention'
+export { selective_scan_f32_relaxed } from './scan'
 
 /**
  * relaxed dot of the 16 bytes at a (i8) and b (7-bit) plus the i32x4 at c, written to out. The

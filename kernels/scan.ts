@@ -1,12 +1,12 @@
 // Selective scan with fused z gating (spec §2.5, §3.4).
-// Owns: selective_scan_f32.
+// Owns: selective_scan_f32, selective_scan_f32_relaxed (fused multiply-adds).
 // Must not import: anything but ./simd.
-import { exp4, hsum, hsum4f, silu1, silu4, softplus4 } from './simd'
+import { exp4, hsum, hsum4f, madd, Plain, Relaxed, silu1, silu4, softplus4 } from './simd'
 
 /** exp(Δ·A)⊙s + Δu·B for the 4 states at byte offset o of one channel (not stored). */
 // @ts-ignore: decorator
-@inline function next4(se: usize, ae: usize, bt: usize, o: usize, deltav: v128, duv: v128): v128 {
-  return f32x4.add(f32x4.mul(exp4(f32x4.mul(deltav, v128.load(ae + o))), v128.load(se + o)), f32x4.mul(duv, v128.load(bt + o)))
+@inline function next4<V>(se: usize, ae: usize, bt: usize, o: usize, deltav: v128, duv: v128): v128 {
+  return madd<V>(exp4<V>(f32x4.mul(deltav, v128.load(ae + o))), v128.load(se + o), f32x4.mul(duv, v128.load(bt + o)))
 }
 
 /**
@@ -16,29 +16,29 @@ import { exp4, hsum, hsum4f, silu1, silu4, softplus4 } from './simd'
  * flight instead of one, and a quarter of the loop overhead (1.25× on the whole scan at N = 16).
  */
 // @ts-ignore: decorator
-@inline function channelStep(se: usize, ae: usize, bt: usize, ct: usize, deltav: v128, duv: v128, N: i32): v128 {
+@inline function channelStep<V>(se: usize, ae: usize, bt: usize, ct: usize, deltav: v128, duv: v128, N: i32): v128 {
   let yv = f32x4.splat(0)
   let n = 0
   for (; n + 16 <= N; n += 16) {
     const o = <usize>n << 2
-    const s0 = next4(se, ae, bt, o, deltav, duv)
-    const s1 = next4(se, ae, bt, o + 16, deltav, duv)
-    const s2 = next4(se, ae, bt, o + 32, deltav, duv)
-    const s3 = next4(se, ae, bt, o + 48, deltav, duv)
+    const s0 = next4<V>(se, ae, bt, o, deltav, duv)
+    const s1 = next4<V>(se, ae, bt, o + 16, deltav, duv)
+    const s2 = next4<V>(se, ae, bt, o + 32, deltav, duv)
+    const s3 = next4<V>(se, ae, bt, o + 48, deltav, duv)
     v128.store(se + o, s0)
     v128.store(se + o, s1, 16)
     v128.store(se + o, s2, 32)
     v128.store(se + o, s3, 48)
-    yv = f32x4.add(yv, f32x4.mul(s0, v128.load(ct + o)))
-    yv = f32x4.add(yv, f32x4.mul(s1, v128.load(ct + o, 16)))
-    yv = f32x4.add(yv, f32x4.mul(s2, v128.load(ct + o, 32)))
-    yv = f32x4.add(yv, f32x4.mul(s3, v128.load(ct + o, 48)))
+    yv = madd<V>(s0, v128.load(ct + o), yv)
+    yv = madd<V>(s1, v128.load(ct + o, 16), yv)
+    yv = madd<V>(s2, v128.load(ct + o, 32), yv)
+    yv = madd<V>(s3, v128.load(ct + o, 48), yv)
   }
   for (; n + 4 <= N; n += 4) {
     const o = <usize>n << 2
-    const s = next4(se, ae, bt, o, deltav, duv)
+    const s = next4<V>(se, ae, bt, o, deltav, duv)
     v128.store(se + o, s)
-    yv = f32x4.add(yv, f32x4.mul(s, v128.load(ct + o)))
+    yv = madd<V>(s, v128.load(ct + o), yv)
   }
   if (n == N) return yv
   const delta = f32x4.extract_lane(deltav, 0)
@@ -63,7 +63,8 @@ import { exp4, hsum, hsum4f, silu1, silu4, softplus4 } from './simd'
  * state update channel by channel over N, and the 4 channels' s·C sums come out of one
  * transpose-add.
  */
-export function selective_scan_f32(
+// @ts-ignore: decorator
+@inline function selectiveScan<V>(
   out: usize, state: usize, u: usize, dt: usize, dtBias: usize, A: usize,
   B: usize, C: usize, D: usize, z: usize, T: i32, E: i32, N: i32,
 ): void {
@@ -82,10 +83,10 @@ export function selective_scan_f32(
       const delta = softplus4(f32x4.add(v128.load(dt + i), bias))
       const ut = v128.load(u + i)
       const du = f32x4.mul(delta, ut)
-      const y0 = channelStep(se, ae, bt, ct, i32x4.shuffle(delta, delta, 0, 0, 0, 0), i32x4.shuffle(du, du, 0, 0, 0, 0), N)
-      const y1 = channelStep(se + nBytes, ae + nBytes, bt, ct, i32x4.shuffle(delta, delta, 1, 1, 1, 1), i32x4.shuffle(du, du, 1, 1, 1, 1), N)
-      const y2 = channelStep(se + 2 * nBytes, ae + 2 * nBytes, bt, ct, i32x4.shuffle(delta, delta, 2, 2, 2, 2), i32x4.shuffle(du, du, 2, 2, 2, 2), N)
-      const y3 = channelStep(se + 3 * nBytes, ae + 3 * nBytes, bt, ct, i32x4.shuffle(delta, delta, 3, 3, 3, 3), i32x4.shuffle(du, du, 3, 3, 3, 3), N)
+      const y0 = channelStep<V>(se, ae, bt, ct, i32x4.shuffle(delta, delta, 0, 0, 0, 0), i32x4.shuffle(du, du, 0, 0, 0, 0), N)
+      const y1 = channelStep<V>(se + nBytes, ae + nBytes, bt, ct, i32x4.shuffle(delta, delta, 1, 1, 1, 1), i32x4.shuffle(du, du, 1, 1, 1, 1), N)
+      const y2 = channelStep<V>(se + 2 * nBytes, ae + 2 * nBytes, bt, ct, i32x4.shuffle(delta, delta, 2, 2, 2, 2), i32x4.shuffle(du, du, 2, 2, 2, 2), N)
+      const y3 = channelStep<V>(se + 3 * nBytes, ae + 3 * nBytes, bt, ct, i32x4.shuffle(delta, delta, 3, 3, 3, 3), i32x4.shuffle(du, du, 3, 3, 3, 3), N)
       const y = f32x4.add(hsum4f(y0, y1, y2, y3), f32x4.mul(d, ut))
       v128.store(out + i, f32x4.mul(y, silu4(v128.load(z + i))))
     }
@@ -100,8 +101,23 @@ export function selective_scan_f32(
       const raw = load<f32>(dt + i) + bias
       const delta: f32 = raw > 20 ? raw : Mathf.log1p(Mathf.exp(raw))
       const ut = load<f32>(u + i)
-      const yv = channelStep(se, ae, B + <usize>t * nBytes, C + <usize>t * nBytes, f32x4.splat(delta), f32x4.splat(delta * ut), N)
+      const yv = channelStep<V>(se, ae, B + <usize>t * nBytes, C + <usize>t * nBytes, f32x4.splat(delta), f32x4.splat(delta * ut), N)
       store<f32>(out + i, (hsum(yv) + d * ut) * silu1(load<f32>(z + i)))
     }
   }
+}
+
+export function selective_scan_f32(
+  out: usize, state: usize, u: usize, dt: usize, dtBias: usize, A: usize,
+  B: usize, C: usize, D: usize, z: usize, T: i32, E: i32, N: i32,
+): void {
+  selectiveScan<Plain>(out, state, u, dt, dtBias, A, B, C, D, z, T, E, N)
+}
+
+/** selective_scan_f32 with fused multiply-adds in the state update, s·C and e^x (relaxed module). */
+export function selective_scan_f32_relaxed(
+  out: usize, state: usize, u: usize, dt: usize, dtBias: usize, A: usize,
+  B: usize, C: usize, D: usize, z: usize, T: i32, E: i32, N: i32,
+): void {
+  selectiveScan<Relaxed>(out, state, u, dt, dtBias, A, B, C, D, z, T, E, N)
 }

@@ -219,10 +219,10 @@ for (const [label, create] of backends) {
         // S = 270 (not a multiple of 4), GQA groups of 3 as in the 140M model
         ['140M decode, global', { queries: 1, keys: 270, heads: 12, kvHeads: 4, headDim: 64, valueDim: 64, queryPos0: 269, metaTokens: 128, span: Infinity }],
         // decode on a rotated ring, a span shorter than the ring (its oldest keys masked, in a block
-        // and in the tail); hd 33 and vd 41 exercise the head-dim tails (8, 4, 1) and every value tile (16, 4, 1)
+        // and in the tail); hd 33 and vd 41 exercise the head-dim tails (4, 1) and every value tile (8, 4, 1)
         ['decode, rotated ring', { queries: 1, keys: 11, heads: 6, kvHeads: 2, headDim: 33, valueDim: 41, queryPos0: 27, metaTokens: 3, span: 5 }, ring(3, 8, 27)],
         // keys in position order: the causal and window masks cover whole blocks of 4 keys (skipped in
-        // the scores and in the 16-column value tiles)
+        // the scores)
         ['prefill, blocks fully masked', { queries: 6, keys: 23, heads: 4, kvHeads: 1, headDim: 8, valueDim: 19, queryPos0: 17, metaTokens: 2, span: 5 }, new Int32Array(23).map((_, s) => s)],
         ['prefill on a rotated ring, group 2', { queries: 3, keys: 14, heads: 6, kvHeads: 3, headDim: 12, valueDim: 36, queryPos0: 30, metaTokens: 2, span: 12 }, ring(2, 12, 32)],
       ]

@@ -60,6 +60,7 @@ interface RelaxedExports extends KernelExports {
   matvec_q4_f32_relaxed: KernelExports['matvec_q4_f32']
   matmul_q4_f32_relaxed: KernelExports['matmul_q4_f32']
   attention_f32_relaxed: KernelExports['attention_f32']
+  selective_scan_f32_relaxed: KernelExports['selective_scan_f32']
 }
 
 // (module (func (result v128) v128.const 0 v128.const 0 v128.const 0 i32x4.relaxed_dot_i8x16_i7x16_add_s))
@@ -391,8 +392,9 @@ class WasmKernels implements Kernels {
     A: Float32Array, B: Float32Array, C: Float32Array, D: Float32Array, z: Float32Array,
     T: number, channels: number, stateDim: number): void {
     const TE = T * channels
+    const scan = this.relaxed ? (this.x as RelaxedExports).selective_scan_f32_relaxed : this.x.selective_scan_f32
     this.run((s) => {
-      this.x.selective_scan_f32(
+      scan(
         s.output(out, TE, 'selectiveScan out'),
         s.inout(state, channels * stateDim, 'selectiveScan state'),
         s.input(u, TE, 'selectiveScan u'),
