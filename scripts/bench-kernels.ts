@@ -12,7 +12,8 @@ import type { MatrixSource } from '../src/backend.ts'
 import { createWasmKernels } from '../wasm/loader.ts'
 import { compileKernels } from './asc.ts'
 import { LimitProbe, type MachineLimits } from './limit-probe.ts'
-import { GROUP, ortModel, randomBytes, randomF32 } from './ort-graphs.ts'
+import { DEFAULT_GROUP } from '../src/bundle/convert.ts'
+import { ortModel, randomBytes, randomF32 } from './ort-graphs.ts'
 
 export const SHAPES: Array<[string, number, number]> = [
   // [name, cols (in), rows (out)]
@@ -45,14 +46,17 @@ async function timeIt(fn: () => unknown | Promise<unknown>): Promise<number> {
   return samples.sort((a, b) => a - b)[3]
 }
 
-/** Random sources of each format (the bench measures speed, so no real quantisation needed). */
+/**
+ * Random sources of each format (the bench measures speed, so no real quantisation needed), at the
+ * groups the bundles use by default (src/bundle/convert.ts): 64 columns per scale for q8, 32 for q4.
+ */
 function sources(rows: number, cols: number): MatrixSource[] {
-  const scales = randomF32((rows * cols) / GROUP, 3).map((v) => 0.01 + Math.abs(v) * 0.01)
+  const scales = (group: number) => randomF32((rows * cols) / group, 3).map((v) => 0.01 + Math.abs(v) * 0.01)
   const q8 = new Int8Array(randomBytes(rows * cols, 2).buffer).map((v) => Math.max(-127, v))
   return [
     { format: 'f32', rows, cols, data: randomF32(rows * cols, 1) },
-    { format: 'q8', rows, cols, group: GROUP, data: q8, scales },
-    { format: 'q4', rows, cols, group: GROUP, data: randomBytes((rows * cols) / 2, 4), scales },
+    { format: 'q8', rows, cols, group: DEFAULT_GROUP.int8, data: q8, scales: scales(DEFAULT_GROUP.int8) },
+    { format: 'q4', rows, cols, group: DEFAULT_GROUP.int4, data: randomBytes((rows * cols) / 2, 4), scales: scales(DEFAULT_GROUP.int4) },
   ]
 }
 

@@ -4,7 +4,7 @@
 // kernels from the imported, precompiled .wasm modules (relaxed SIMD when workerd has it, which it
 // does by default), and answers GET /run?dir=…&memory=…&prompt=…&decode=…&reps=… with JSON,
 // GET /kernels?shapes=[[name, cols, rows], …] with the q8 / q4 matvec speed at T = 1 (random
-// weights, group 32): the relaxed dot there is the one workerd compiles (vpdpbusd on AVX-VNNI), and
+// weights, the bundles' default groups: 64 for q8, 32 for q4): the relaxed dot there is the one workerd compiles (vpdpbusd on AVX-VNNI), and
 // GET /ort?shapes=… with onnxruntime-web's f32 / q8 / q4 speed at M = 1 on the same shapes inside
 // workerd (wasm backend, 1 thread, no proxy; graphs from scripts/ort-graphs.ts; the ORT wasm module
 // imported precompiled and handed over by scripts/ort-wasm-factory.ts), timed by the same timeIt.
@@ -12,6 +12,7 @@
 // Owns: the bench worker. Must not import: worker/, Node built-ins.
 import type { MatrixSource } from '../src/backend.ts'
 import type { CheckpointSource } from '../src/checkpoint.ts'
+import { DEFAULT_GROUP } from '../src/bundle/convert.ts'
 import { loadModel } from '../src/load.ts'
 import { createWasmKernelsFromModules } from '../wasm/loader.ts'
 // @ts-expect-error: a CompiledWasm module rule in Miniflare (scripts/bench.ts)
@@ -58,10 +59,10 @@ async function kernelRows(shapes: Array<[string, number, number]>): Promise<unkn
   }
   const rows: unknown[] = []
   for (const [shape, cols, outRows] of shapes) {
-    const scales = Float32Array.from({ length: (outRows * cols) / 32 }, () => 0.01 + rand() * 0.01)
+    const scales = (group: number) => Float32Array.from({ length: (outRows * cols) / group }, () => 0.01 + rand() * 0.01)
     const srcs: MatrixSource[] = [
-      { format: 'q8', rows: outRows, cols, group: 32, data: Int8Array.from({ length: outRows * cols }, () => Math.round(rand() * 254 - 127)), scales },
-      { format: 'q4', rows: outRows, cols, group: 32, data: Uint8Array.from({ length: (outRows * cols) / 2 }, () => (rand() * 256) | 0), scales },
+      { format: 'q8', rows: outRows, cols, group: DEFAULT_GROUP.int8, data: Int8Array.from({ length: outRows * cols }, () => Math.round(rand() * 254 - 127)), scales: scales(DEFAULT_GROUP.int8) },
+      { format: 'q4', rows: outRows, cols, group: DEFAULT_GROUP.int4, data: Uint8Array.from({ length: (outRows * cols) / 2 }, () => (rand() * 256) | 0), scales: scales(DEFAULT_GROUP.int4) },
     ]
     const memoryBytes = Math.ceil((outRows * cols * 1.3 + (32 << 20)) / 65536) * 65536
     const kernels = await createWasmKernelsFromModules({ simd: simd as WebAssembly.Module, relaxed: relaxed as WebAssembly.Module }, { memoryBytes })

@@ -16,7 +16,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import os from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Kernels } from '../src/backend.ts'
-import { convertCheckpoint } from '../src/bundle/convert.ts'
+import { convertCheckpoint, DEFAULT_GROUP } from '../src/bundle/convert.ts'
 import { loadModel } from '../src/load.ts'
 import { folderSink } from '../src/node/folder-sink.ts'
 import { folderSource } from '../src/node/folder-source.ts'
@@ -377,10 +377,10 @@ const workerdVsOrtWorkerd = (format: string) => {
 }
 const q8Stream = Object.fromEntries(kernelSets.filter(([, rows]) => rows).map(([name, rows]) =>
   [name, minOf(rows!.filter((r) => r.format === 'q8' && r.T === 1).map((r) => (100 * r.gbs) / limits.wall.streamGBs))]))
-// The most any q8 kernel could do at the measured bandwidth (weights + scales, group 32: 1.125 bytes
-// per 2 FLOPs; 32 MiB stream, the better of the two), as a multiple of ORT: where it is < 5 the
+// The most any q8 kernel could do at the measured bandwidth (weights + scales, group 64: 1.0625
+// bytes per 2 FLOPs; 32 MiB stream, the better of the two), as a multiple of ORT: where it is < 5 the
 // 5× target is out of reach of any kernel at that shape on this machine in this run.
-const q8CeilingGflops = (limits.wall.stream32MiBGBs * 2) / 1.125
+const q8CeilingGflops = (limits.wall.stream32MiBGBs * 2) / (1 + 4 / DEFAULT_GROUP.int8)
 const q8CeilingVsOrt = plain.rows.filter((r) => r.format === 'q8' && r.T === 1 && r.ortGflops).map((r) => ({ shape: r.shape, ortGflops: r.ortGflops!, ceiling: q8CeilingGflops / r.ortGflops! }))
 const q8CeilingVsOrtWorkerd = (ortWorkerd ?? []).filter((r) => r.format === 'q8' && r.gflops).map((r) => ({ shape: r.shape, ortGflops: r.gflops!, ceiling: q8CeilingGflops / r.gflops! }))
 const int4Rows = rooflines.filter((r) => r.quant.startsWith('int4') && r.roofline && r.runtime !== 'node-baseline')
@@ -490,7 +490,7 @@ const result = {
   date: new Date().toISOString(),
   command: `npm run bench${argv.length ? ' -- ' + argv.join(' ') : ''}`,
   machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, workerd: workerdVersion, loadAverage: os.loadavg() },
-  settings: { promptTokens: PROMPT, decodeTokens: DECODE, repetitions: reps, group: 32 },
+  settings: { promptTokens: PROMPT, decodeTokens: DECODE, repetitions: reps, kernelGroups: { q8: DEFAULT_GROUP.int8, q4: DEFAULT_GROUP.int4 } },
   limits,
   kernels: { plain, relaxed, workerd: workerdKernels, ortWorkerd },
   e2e: rooflines,

@@ -5,6 +5,7 @@
 // Owns: the graphs and the seeded random data. Must not import: onnxruntime-web (each runtime
 // brings its own build and wraps `feeds` in its own Tensor), Node built-ins, worker/.
 
+/** Columns per scale of the q4 graphs (MatMulNBits block_size): the int4 bundle default. */
 export const GROUP = 32
 export type Format = 'f32' | 'q8' | 'q4'
 
