@@ -169,18 +169,19 @@ type View = Float32Array | Int32Array
  * the others (copied back for outputs and updated state once the kernel has run).
  */
 class Staging {
-  private readonly temps: Ptr[] = []
-  private readonly copyBack: Array<() => void> = []
+  // created on first use: most calls (decode) have every buffer in wasm memory already
+  private temps: Ptr[] | null = null
+  private copyBack: Array<() => void> | null = null
 
   constructor(private readonly k: WasmKernels) {}
 
   private place(a: View, n: number, what: string, copyIn: boolean, copyOut: boolean): Ptr {
     if (a.length < n) throw new RangeError(`${what}: ${a.length} elements, needs ${n}`)
-    if (a.buffer === this.k.memory.buffer) return a.byteOffset
+    if (a.buffer === this.k.heap) return a.byteOffset
     const p = this.scratch(n * 4)
-    const view = a instanceof Int32Array ? new Int32Array(this.k.memory.buffer, p, n) : new Float32Array(this.k.memory.buffer, p, n)
+    const view = a instanceof Int32Array ? new Int32Array(this.k.heap, p, n) : new Float32Array(this.k.heap, p, n)
     if (copyIn) view.set(a.subarray(0, n))
-    if (copyOut) this.copyBack.push(() => (a as Float32Array).set(view as Float32Array))
+    if (copyOut) (this.copyBack ??= []).push(() => (a as Float32Array).set(view as Float32Array))
     return p
   }
 
@@ -195,19 +196,22 @@ class Staging {
   }
   scratch(bytes: number): Ptr {
     const p = this.k.allocator.alloc(bytes)
-    this.temps.push(p)
+    if (this.temps) this.temps.push(p)
+    else this.temps = [p]
     return p
   }
 
   finish(ok: boolean): void {
-    if (ok) for (const copy of this.copyBack) copy()
-    for (const p of this.temps) this.k.allocator.release(p)
+    if (ok && this.copyBack) for (const copy of this.copyBack) copy()
+    if (this.temps) for (const p of this.temps) this.k.allocator.release(p)
   }
 }
 
 class WasmKernels implements Kernels {
   readonly name: string
   readonly allocator: Allocator
+  /** memory.buffer, read once: the memory never grows (allocator.ts), and the getter is a call into V8. */
+  readonly heap: ArrayBuffer
 
   constructor(
     private readonly x: KernelExports,
@@ -215,7 +219,8 @@ class WasmKernels implements Kernels {
     private readonly relaxed: boolean,
   ) {
     this.name = relaxed ? 'wasm-relaxed-simd' : 'wasm-simd'
-    this.allocator = new Allocator(x.heap_base(), memory.buffer.byteLength)
+    this.heap = memory.buffer
+    this.allocator = new Allocator(x.heap_base(), this.heap.byteLength)
   }
 
   private run(body: (s: Staging) => void): void {
@@ -231,13 +236,13 @@ class WasmKernels implements Kernels {
 
   alloc(length: number): Float32Array {
     const p = this.allocator.alloc(length * 4)
-    const view = new Float32Array(this.memory.buffer, p, length)
+    const view = new Float32Array(this.heap, p, length)
     view.fill(0)
     return view
   }
 
   free(buffer: Float32Array): void {
-    if (buffer.buffer !== this.memory.buffer) throw new Error('free: buffer was not allocated by this backend')
+    if (buffer.buffer !== this.heap) throw new Error('free: buffer was not allocated by this backend')
     this.allocator.release(buffer.byteOffset)
   }
 
@@ -247,7 +252,7 @@ class WasmKernels implements Kernels {
       if (source.data.length < rows * cols) throw new RangeError(`prepareMatrix: f32 data has ${source.data.length} of ${rows * cols} floats`)
       const floats = f32Floats(rows, cols)
       const p = this.allocator.alloc(floats * 4)
-      const dst = new Float32Array(this.memory.buffer, p, floats)
+      const dst = new Float32Array(this.heap, p, floats)
       dst.fill(0)
       packF32(source.data, rows, cols, dst)
       return new WasmMatrix(this, rows, cols, 'f32', floats * 4, 0, p, 0)
@@ -269,14 +274,14 @@ class WasmKernels implements Kernels {
       this.allocator.release(wp)
       throw e
     }
-    const scales = new Float32Array(this.memory.buffer, sp, sFloats)
+    const scales = new Float32Array(this.heap, sp, sFloats)
     scales.fill(0)
     if (source.format === 'q8') {
-      const dst = new Int8Array(this.memory.buffer, wp, wBytes)
+      const dst = new Int8Array(this.heap, wp, wBytes)
       dst.fill(0)
       packQ8(source, dst, scales)
     } else {
-      const dst = new Uint8Array(this.memory.buffer, wp, wBytes)
+      const dst = new Uint8Array(this.heap, wp, wBytes)
       dst.fill(0)
       packQ4(source, dst, scales)
     }
@@ -333,7 +338,7 @@ class WasmKernels implements Kernels {
     this.run((s) => {
       const o = s.output(out, n * m.cols, 'gatherRows out')
       const idp = s.scratch(n * 4)
-      const idView = new Int32Array(this.memory.buffer, idp, n)
+      const idView = new Int32Array(this.heap, idp, n)
       for (let i = 0; i < n; i++) {
         const id = ids[i]
         if (!(Number.isInteger(id) && id >= 0 && id < m.rows)) throw new RangeError(`gatherRows: id ${id} outside 0..${m.rows - 1}`)
