@@ -482,7 +482,7 @@ for (const fmt of ['f32', 'int8', 'int4'] as const) {
 }
 for (const t of fitRows) {
   log(`| int4 140M fits 128 MB (${t.quant}) | weights ${fx(t.weightsMiB)} MiB; wasm peak ${fx(t.wasmPeakMiB)} MiB + JS ${fx(t.jsMiB)} MiB = ${fx(t.totalBytes / 1e6)} MB` +
-    `${t.fitsWithFromScratch ? '' : `; ${fx(t.withFromScratchBytes / 1e6)} MB with the from-scratch TTFT`}; load peak (RSS growth) ${t.loadPeakRssBytes === undefined ? 'not measured' : `${fx(t.loadPeakRssBytes / 1e6)} MB`}${t.workerd ? `; workerd: ${t.workerd}` : ''} | ${yes(t.fits)} |`)
+    `${t.fitsWithFromScratch ? '' : `; ${fx(t.withFromScratchBytes / 1e6)} MB with the from-scratch TTFT`}; load peak (RSS growth) ${t.loadPeakRssBytes === undefined ? 'not measured' : `${fx(t.loadPeakRssBytes / 1e6)} MB`}${t.workerd ? `; workerd: ${t.workerd}` : ''} | ${t.quant === 'int4' ? yes(t.fits) : `option: ${t.fits ? 'fits' : 'does not fit'}`} |`)
 }
 log()
 
