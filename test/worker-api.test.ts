@@ -28,7 +28,7 @@ before(async () => {
   // One long greedy generation on the core in Node, from the same embedded model files. It runs before
   // the worker starts: loading blocks Node's event loop, which would break idle HTTP connections.
   const source = folderSource(MODEL_DIR)
-  const [model, tokenizer] = await Promise.all([loadModel(source, { kernels: await createWasmKernels({ relaxed: false }) /* the worker's backend */ }), HymbaTokenizer.fromSource(source)])
+  const [model, tokenizer] = await Promise.all([loadModel(source, { kernels: await createWasmKernels({ relaxed: false }) /* the worker's backend below */ }), HymbaTokenizer.fromSource(source)])
   const promptIds = tokenizer.encode(LONG_PROMPT)
   const state = model.newState()
   const expected: { id: number; logprob: number }[] = []
@@ -37,7 +37,9 @@ before(async () => {
   core = { tokenizer, promptIds, expected }
 
   // A stalled stream (a gone client, see worker/session.ts) is detected after 3 s instead of 10 s.
-  worker = await startWorker({ vars: { STREAM_STALL_MS: '3000' } })
+  // Plain SIMD (WASM_KERNELS = "plain"): bit-identical to the core above, which Node runs without
+  // relaxed SIMD; the other worker tests run the default, relaxed SIMD in workerd.
+  worker = await startWorker({ vars: { STREAM_STALL_MS: '3000', WASM_KERNELS: 'plain' } })
   // The client's default retries stay on: it retries a request only when the connection drops before
   // a response (seen rarely on reused keep-alive connections to workerd), as for any real user.
   client = new OpenAI({ apiKey: 'unused', baseURL: new URL('v1', worker.url).href })
@@ -153,6 +155,7 @@ describe('sessions and prefix reuse', () => {
     // f32 ε (1.2e-7) times logit magnitudes of ~10 times a few layers of propagation. Bit-identity
     // within one runtime (restart, concurrency) is asserted exactly in the other tests.
     for (let i = 0; i < logprobs.length; i++) assert.ok(Math.abs(logprobs[i]! - expected[i]!.logprob) < 1e-5, `token ${i}: logprob ${logprobs[i]} vs core ${expected[i]!.logprob}`)
+    assert.equal(((await (await fetch(new URL('healthz', worker.url))).json()) as { kernels: string }).kernels, 'wasm-simd', 'WASM_KERNELS = "plain"')
   })
 
   it('GET and DELETE a session; unknown sessions are 404', async () => {

@@ -32,6 +32,8 @@ describe('restarting the Durable Object between turns', () => {
     assert.deepEqual(cold1.body.choices, warm1.body.choices)
     const reply = warm1.body.choices[0].message.content
     const warm2 = await chat(first, { ...params, messages: turn2(reply), session_id: 'warm' })
+    // the default WASM_KERNELS ("auto") runs the relaxed-SIMD kernels in workerd
+    assert.equal(((await (await fetch(new URL('healthz', first.url))).json()) as { kernels: string }).kernels, 'wasm-relaxed-simd')
     const before = await (await fetch(new URL('v1/sessions/cold', first.url))).json()
     await first.stop()
 

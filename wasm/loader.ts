@@ -76,7 +76,11 @@ const RELAXED_PROBE_MODULE = new Uint8Array([
 
 /** Whether this engine accepts relaxed SIMD (Node 20: only with --experimental-wasm-relaxed-simd). */
 export function relaxedSimdSupported(): boolean {
-  return WebAssembly.validate(RELAXED_PROBE_MODULE)
+  try {
+    return WebAssembly.validate(RELAXED_PROBE_MODULE)
+  } catch {
+    return false // an embedder that refuses to look at bytes at all: plain SIMD
+  }
 }
 
 /** Node: reads and compiles the modules next to this file, then as createWasmKernelsFromModules. */

@@ -6,7 +6,7 @@ import { tenantOf } from './auth.ts'
 import { readJson } from './body.ts'
 import chatPage from './chat.html'
 import { sessionStub, startTurn } from './dispatch.ts'
-import { engineLoaded } from './engine.ts'
+import { engineKernels, engineLoaded } from './engine.ts'
 import { limitsOf, type Env, type Limits } from './env.ts'
 import { ApiError, toApiError, type ErrorStatus } from './errors.ts'
 import { ChatBody, CompletionBody, SESSION_ID, chatTurn, checkModel, completionTurn, parseBody } from './openai.ts'
@@ -34,7 +34,7 @@ app.get('/', (c) => c.html(chatPage))
 app.get('/web/:file', (c) => serveAsset(c.env.ASSETS, 'web', c.req.param('file'), c.req.raw, true))
 app.get('/v1/model-files/:file', (c) => serveAsset(c.env.ASSETS, c.get('limits').modelDir, c.req.param('file'), c.req.raw, c.get('tenant') === 'public'))
 
-app.get('/healthz', (c) => c.json({ status: 'ok', model: c.get('limits').modelId, loaded: engineLoaded(), warm_state_bytes: warmBytes() }))
+app.get('/healthz', (c) => c.json({ status: 'ok', model: c.get('limits').modelId, loaded: engineLoaded(), kernels: engineKernels(), warm_state_bytes: warmBytes() }))
 
 const modelObject = (id: string) => ({ id, object: 'model', created: 0, owned_by: 'hymba-edge' })
 

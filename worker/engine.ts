@@ -7,6 +7,7 @@ import { loadModel } from '../src/load.ts'
 import type { HymbaModel } from '../src/model.ts'
 import type { HymbaState } from '../src/state.ts'
 import { HymbaTokenizer, TextStream } from '../src/tokenizer.ts'
+import relaxedKernels from '../wasm/kernels-relaxed.wasm'
 import simdKernels from '../wasm/kernels-simd.wasm'
 import { createWasmKernelsFromModules } from '../wasm/loader.ts'
 import { assetsSource } from './assets-source.ts'
@@ -183,12 +184,23 @@ export function engineLoaded(): boolean {
   return loading !== undefined
 }
 
+/** The kernels of the isolate's loaded engine ('wasm-relaxed-simd' or 'wasm-simd'), null before a load has finished. */
+export function engineKernels(): string | null {
+  return loadedKernels
+}
+
+let loadedKernels: string | null = null
+
 async function load(assets: Fetcher, limits: Limits): Promise<Engine> {
   const source = assetsSource(assets, limits.modelDir)
-  // The WASM-SIMD backend over one fixed linear memory (weights, session states, scratch). Plain SIMD,
-  // not relaxed: its results are the same on every engine, so a session resumed on another machine or
-  // checked against the core in Node continues bit-identically.
-  const kernels = await createWasmKernelsFromModules({ simd: simdKernels }, { memoryBytes: limits.wasmMemoryBytes, relaxed: false })
+  // The WASM-SIMD backend over one fixed linear memory (weights, session states, scratch). By default
+  // the relaxed-SIMD module where the engine has it (workerd does: 1.6–1.9× faster decode than plain
+  // SIMD, docs/benchmarks.md); WASM_KERNELS = "plain" trades that for results bit-identical on every
+  // engine and to the core in Node without flags.
+  const kernels = limits.wasmKernels === 'plain'
+    ? await createWasmKernelsFromModules({ simd: simdKernels }, { memoryBytes: limits.wasmMemoryBytes, relaxed: false })
+    : await createWasmKernelsFromModules({ simd: simdKernels, relaxed: relaxedKernels }, { memoryBytes: limits.wasmMemoryBytes, relaxed: 'auto' })
   const [model, tokenizer] = await Promise.all([loadModel(source, { kernels }), HymbaTokenizer.fromSource(source)])
+  loadedKernels = kernels.name
   return new Engine(limits.modelId, model, tokenizer, limits.maxTurnsPerIsolate)
 }

@@ -16,6 +16,7 @@ export interface Env {
   readonly MAX_QUEUED_PER_SESSION: string
   readonly STREAM_STALL_MS: string
   readonly WASM_MEMORY_MB: string
+  readonly WASM_KERNELS: string
   readonly MAX_CONCURRENT_PER_KEY: string
   readonly MAX_TURNS_PER_ISOLATE: string
   /** Secret: comma-separated API keys. Unset or empty: the API is open and every session is 'public'. */
@@ -40,7 +41,15 @@ export interface Limits {
   readonly streamStallMs: number
   /** Linear memory of the WASM backend: model weights, session states and scratch (docs/worker-api.md). */
   readonly wasmMemoryBytes: number
+  /**
+   * 'auto': the relaxed-SIMD kernels where the engine has them (integer dot products, fused
+   * multiply-adds), else plain SIMD; 'plain': plain SIMD everywhere, bit-identical to the core in Node.
+   */
+  readonly wasmKernels: WasmKernelChoice
 }
+
+export const WASM_KERNEL_CHOICES = ['auto', 'plain'] as const
+export type WasmKernelChoice = (typeof WASM_KERNEL_CHOICES)[number]
 
 export function limitsOf(env: Env): Limits {
   return {
@@ -55,7 +64,14 @@ export function limitsOf(env: Env): Limits {
     maxTurnsPerIsolate: positiveInt('MAX_TURNS_PER_ISOLATE', env.MAX_TURNS_PER_ISOLATE),
     streamStallMs: positiveInt('STREAM_STALL_MS', env.STREAM_STALL_MS),
     wasmMemoryBytes: positiveInt('WASM_MEMORY_MB', env.WASM_MEMORY_MB) * 2 ** 20,
+    wasmKernels: kernelChoice(env.WASM_KERNELS),
   }
+}
+
+function kernelChoice(value: string | undefined): WasmKernelChoice {
+  const choice = value ?? 'auto'
+  if (!(WASM_KERNEL_CHOICES as readonly string[]).includes(choice)) throw new Error(`wrangler var WASM_KERNELS must be one of ${WASM_KERNEL_CHOICES.join(', ')}, got ${JSON.stringify(value)}`)
+  return choice as WasmKernelChoice
 }
 
 function positiveInt(name: string, value: string): number {
