@@ -200,8 +200,8 @@ class Staging {
   }
   scratch(bytes: number): Ptr {
     const p = this.k.allocator.alloc(bytes)
-    if (this.temps) this.temps.push(p)
-    else this.temps = [p]
+    this.temps ??= []
+    this.temps.push(p)
     return p
   }
 
@@ -219,7 +219,7 @@ class WasmKernels implements Kernels {
 
   constructor(
     private readonly x: KernelExports,
-    readonly memory: WebAssembly.Memory,
+    memory: WebAssembly.Memory,
     private readonly relaxed: boolean,
   ) {
     this.name = relaxed ? 'wasm-relaxed-simd' : 'wasm-simd'

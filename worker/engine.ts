@@ -197,9 +197,10 @@ async function load(assets: Fetcher, limits: Limits): Promise<Engine> {
   // the relaxed-SIMD module where the engine has it (workerd does: 1.6–1.9× faster decode than plain
   // SIMD, docs/benchmarks.md); WASM_KERNELS = "plain" trades that for results bit-identical on every
   // engine and to the core in Node without flags.
-  const kernels = limits.wasmKernels === 'plain'
-    ? await createWasmKernelsFromModules({ simd: simdKernels }, { memoryBytes: limits.wasmMemoryBytes, relaxed: false })
-    : await createWasmKernelsFromModules({ simd: simdKernels, relaxed: relaxedKernels }, { memoryBytes: limits.wasmMemoryBytes, relaxed: 'auto' })
+  const kernels = await createWasmKernelsFromModules({ simd: simdKernels, relaxed: relaxedKernels }, {
+    memoryBytes: limits.wasmMemoryBytes,
+    relaxed: limits.wasmKernels === 'plain' ? false : 'auto',
+  })
   const [model, tokenizer] = await Promise.all([loadModel(source, { kernels }), HymbaTokenizer.fromSource(source)])
   loadedKernels = kernels.name
   return new Engine(limits.modelId, model, tokenizer, limits.maxTurnsPerIsolate)
