@@ -356,11 +356,12 @@ export class HymbaModel {
   }
 }
 
-/** Split rows [T, Σ widths] into contiguous [T, width] blocks. */
+/** Split rows [T, Σ widths] into contiguous [T, width] blocks: views of the one row when T = 1 (decode). */
 function splitColumns(rows: Float32Array, T: number, widths: number[], scratch: Scratch): Float32Array[] {
   const total = widths.reduce((a, b) => a + b, 0)
   let offset = 0
   return widths.map((width) => {
+    if (T === 1) return rows.subarray(offset, (offset += width))
     const part = scratch.f32(T * width)
     for (let t = 0; t < T; t++) part.set(rows.subarray(t * total + offset, t * total + offset + width), t * width)
     offset += width

@@ -26,7 +26,14 @@ export function seededRandom(seed: number): () => number {
 
 export function argmax(logits: ArrayLike<number>): number {
   let best = 0
-  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i
+  let bestValue = logits[0]
+  for (let i = 1, n = logits.length; i < n; i++) {
+    const v = logits[i]
+    if (v > bestValue) {
+      bestValue = v
+      best = i
+    }
+  }
   return best
 }
 

@@ -169,10 +169,21 @@ class WasmMatrix implements Matrix {
 type View = Float32Array | Int32Array
 
 /**
+ * Scratch of one call (quantised activations, attention scores, staged copies) up to this size comes
+ * from one block reserved at start-up instead of the allocator: a decode step makes a few hundred
+ * calls, and two allocator round trips each were a tenth of its JS time.
+ */
+const CALL_ARENA_BYTES = 256 * 1024
+const CALL_ALIGN = 64 // a cache line, as the allocator's
+
+/**
  * One kernel call's view of its arguments: pointers for buffers in wasm memory, temporary copies for
- * the others (copied back for outputs and updated state once the kernel has run).
+ * the others (copied back for outputs and updated state once the kernel has run), and the call's
+ * scratch. Temporaries come from the backend's call arena (calls never nest, so it is all free again
+ * at every call's start), those that do not fit from the allocator.
  */
 class Staging {
+  private arenaUsed = 0
   // created on first use: most calls (decode) have every buffer in wasm memory already
   private temps: Ptr[] | null = null
   private copyBack: Array<() => void> | null = null
@@ -199,6 +210,12 @@ class Staging {
     return this.place(a, n, what, true, true)
   }
   scratch(bytes: number): Ptr {
+    const size = Math.ceil(bytes / CALL_ALIGN) * CALL_ALIGN
+    if (this.arenaUsed + size <= this.k.callArenaBytes) {
+      const p = this.k.callArena + this.arenaUsed
+      this.arenaUsed += size
+      return p
+    }
     const p = this.k.allocator.alloc(bytes)
     this.temps ??= []
     this.temps.push(p)
@@ -216,6 +233,9 @@ class WasmKernels implements Kernels {
   readonly allocator: Allocator
   /** memory.buffer, read once: the memory never grows (allocator.ts), and the getter is a call into V8. */
   readonly heap: ArrayBuffer
+  /** The block Staging hands out as one call's scratch: CALL_ARENA_BYTES, less in a small memory. */
+  readonly callArena: Ptr
+  readonly callArenaBytes: number
 
   constructor(
     private readonly x: KernelExports,
@@ -224,7 +244,9 @@ class WasmKernels implements Kernels {
   ) {
     this.name = relaxed ? 'wasm-relaxed-simd' : 'wasm-simd'
     this.heap = memory.buffer
-    this.allocator = new Allocator(x.heap_base(), this.heap.byteLength)
+    this.allocator = new Allocator(x.heap_base(), this.heap.byteLength, CALL_ALIGN)
+    this.callArenaBytes = Math.min(CALL_ARENA_BYTES, Math.floor(this.allocator.freeBytes() / 8 / CALL_ALIGN) * CALL_ALIGN)
+    this.callArena = this.allocator.alloc(this.callArenaBytes)
   }
 
   private run(body: (s: Staging) => void): void {
