@@ -245,7 +245,7 @@ class WasmKernels implements Kernels {
     this.name = relaxed ? 'wasm-relaxed-simd' : 'wasm-simd'
     this.heap = memory.buffer
     this.allocator = new Allocator(x.heap_base(), this.heap.byteLength, CALL_ALIGN)
-    this.callArenaBytes = Math.min(CALL_ARENA_BYTES, Math.floor(this.allocator.freeBytes() / 8 / CALL_ALIGN) * CALL_ALIGN)
+    this.callArenaBytes = Math.min(CALL_ARENA_BYTES, Math.floor(this.allocator.freeBytes() / 64 / CALL_ALIGN) * CALL_ALIGN)
     this.callArena = this.allocator.alloc(this.callArenaBytes)
   }
 
