@@ -5,8 +5,8 @@
 // Layout (prepared on the host by wasm/layout.ts): rows in blocks of 4 (zero rows pad the last
 // block), columns padded to a multiple of 4. Block b holds colsPadded / 4 chunks of 16 floats; chunk
 // c is [row 4b+r][cols 4c..4c+3] for r = 0..3, so one 64-byte line feeds four rows (wasm-kernels-notes:
-// 1.3–1.5× over row-major); the matvec reads two blocks' two column halves as four streams.
-import { hsum4f, loadTail, storeLanes } from './simd'
+// 1.3–1.5× over row-major); the matvec reads four blocks a quarter of the matrix apart as four streams.
+import { hsum4f, loadTail, storeBlocks4, storeLanes } from './simd'
 
 /** Floats per 4-row block. */
 // @ts-ignore: decorator
@@ -84,73 +84,56 @@ import { hsum4f, loadTail, storeLanes } from './simd'
   storeLanes(out1, hsum4f(b0, b1, b2, b3), n)
 }
 
-/**
- * Two blocks (at wa and wb) · one token, each block's two column halves side by side: four weight
- * streams in flight instead of one (one core's DRAM reads scale with the streams its prefetchers
- * follow: matmul_q8.ts quad); 8 accumulators. Writes both blocks' outputs (na, nb valid rows).
- */
+/** [a0 + a2, a1 + a3, b0 + b2, b1 + b3]: two rows' partial sums in two lanes each. */
 // @ts-ignore: decorator
-@inline function pair4x1(outA: usize, na: i32, outB: usize, nb: i32, wa: usize, wb: usize, x: usize, cols: i32): void {
-  const full = cols >> 2
-  const half = full >> 1
-  const h = <usize>half << 6 // bytes from a chunk to its partner in the second half
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0)
-  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0)
-  for (let c = 0; c < half; c++) {
-    const o = <usize>c << 6
-    const x0 = v128.load(x + (<usize>c << 4))
-    const x1 = v128.load(x + (<usize>(c + half) << 4))
-    const pa = wa + o
-    const pb = wb + o
-    a0 = f32x4.add(a0, f32x4.mul(v128.load(pa), x0))
-    a1 = f32x4.add(a1, f32x4.mul(v128.load(pa, 16), x0))
-    a2 = f32x4.add(a2, f32x4.mul(v128.load(pa, 32), x0))
-    a3 = f32x4.add(a3, f32x4.mul(v128.load(pa, 48), x0))
-    b0 = f32x4.add(b0, f32x4.mul(v128.load(pb), x0))
-    b1 = f32x4.add(b1, f32x4.mul(v128.load(pb, 16), x0))
-    b2 = f32x4.add(b2, f32x4.mul(v128.load(pb, 32), x0))
-    b3 = f32x4.add(b3, f32x4.mul(v128.load(pb, 48), x0))
-    a0 = f32x4.add(a0, f32x4.mul(v128.load(pa + h), x1))
-    a1 = f32x4.add(a1, f32x4.mul(v128.load(pa + h, 16), x1))
-    a2 = f32x4.add(a2, f32x4.mul(v128.load(pa + h, 32), x1))
-    a3 = f32x4.add(a3, f32x4.mul(v128.load(pa + h, 48), x1))
-    b0 = f32x4.add(b0, f32x4.mul(v128.load(pb + h), x1))
-    b1 = f32x4.add(b1, f32x4.mul(v128.load(pb + h, 16), x1))
-    b2 = f32x4.add(b2, f32x4.mul(v128.load(pb + h, 32), x1))
-    b3 = f32x4.add(b3, f32x4.mul(v128.load(pb + h, 48), x1))
-  }
-  // the chunk left over when full is odd, and the last cols % 4 columns
-  for (let c = half << 1; c <= full; c++) {
-    const rest = cols - (c << 2)
-    if (rest <= 0) break
-    const o = <usize>c << 6
-    const x0 = rest >= 4 ? v128.load(x + (<usize>c << 4)) : loadTail(x + (<usize>c << 4), rest)
-    a0 = f32x4.add(a0, f32x4.mul(v128.load(wa + o), x0))
-    a1 = f32x4.add(a1, f32x4.mul(v128.load(wa + o, 16), x0))
-    a2 = f32x4.add(a2, f32x4.mul(v128.load(wa + o, 32), x0))
-    a3 = f32x4.add(a3, f32x4.mul(v128.load(wa + o, 48), x0))
-    b0 = f32x4.add(b0, f32x4.mul(v128.load(wb + o), x0))
-    b1 = f32x4.add(b1, f32x4.mul(v128.load(wb + o, 16), x0))
-    b2 = f32x4.add(b2, f32x4.mul(v128.load(wb + o, 32), x0))
-    b3 = f32x4.add(b3, f32x4.mul(v128.load(wb + o, 48), x0))
-  }
-  storeLanes(outA, hsum4f(a0, a1, a2, a3), na)
-  storeLanes(outB, hsum4f(b0, b1, b2, b3), nb)
+@inline function pairSum(a: v128, b: v128): v128 {
+  return f32x4.add(i32x4.shuffle(a, b, 0, 1, 4, 5), i32x4.shuffle(a, b, 2, 3, 6, 7))
 }
 
-/** out[rows] = W · x[cols] (one decode token): blocks b and b + ⌊blocks / 2⌋ together, then the odd one. */
+/** The four row sums [r0, r1, r2, r3] from pairSum accumulators of rows 0|1 and 2|3. */
+// @ts-ignore: decorator
+@inline function rowSums(a01: v128, a23: v128): v128 {
+  return f32x4.add(i32x4.shuffle(a01, a23, 0, 2, 4, 6), i32x4.shuffle(a01, a23, 1, 3, 5, 7))
+}
+
+/**
+ * Four blocks a quarter of the matrix apart (at w, w + dq, w + 2dq, w + 3dq) · one token: four
+ * weight streams whatever the width (a narrow block's two halves are one stream). Each chunk's four
+ * row products fold into two accumulators per block (pairSum), 8 in all.
+ */
+// @ts-ignore: decorator
+@inline function quad4x1(out: usize, rows: i32, r0: i32, rq: i32, w: usize, dq: usize, x: usize, cols: i32): void {
+  let a01 = f32x4.splat(0), a23 = f32x4.splat(0), b01 = f32x4.splat(0), b23 = f32x4.splat(0)
+  let c01 = f32x4.splat(0), c23 = f32x4.splat(0), d01 = f32x4.splat(0), d23 = f32x4.splat(0)
+  const chunks = (cols + 3) >> 2
+  for (let c = 0; c < chunks; c++) {
+    const rest = cols - (c << 2)
+    const xv = rest >= 4 ? v128.load(x + (<usize>c << 4)) : loadTail(x + (<usize>c << 4), rest)
+    const pa = w + (<usize>c << 6)
+    const pb = pa + dq
+    const pc = pb + dq
+    const pd = pc + dq
+    a01 = f32x4.add(a01, pairSum(f32x4.mul(v128.load(pa), xv), f32x4.mul(v128.load(pa, 16), xv)))
+    a23 = f32x4.add(a23, pairSum(f32x4.mul(v128.load(pa, 32), xv), f32x4.mul(v128.load(pa, 48), xv)))
+    b01 = f32x4.add(b01, pairSum(f32x4.mul(v128.load(pb), xv), f32x4.mul(v128.load(pb, 16), xv)))
+    b23 = f32x4.add(b23, pairSum(f32x4.mul(v128.load(pb, 32), xv), f32x4.mul(v128.load(pb, 48), xv)))
+    c01 = f32x4.add(c01, pairSum(f32x4.mul(v128.load(pc), xv), f32x4.mul(v128.load(pc, 16), xv)))
+    c23 = f32x4.add(c23, pairSum(f32x4.mul(v128.load(pc, 32), xv), f32x4.mul(v128.load(pc, 48), xv)))
+    d01 = f32x4.add(d01, pairSum(f32x4.mul(v128.load(pd), xv), f32x4.mul(v128.load(pd, 16), xv)))
+    d23 = f32x4.add(d23, pairSum(f32x4.mul(v128.load(pd, 32), xv), f32x4.mul(v128.load(pd, 48), xv)))
+  }
+  storeBlocks4(out, rows, r0, rq, rowSums(a01, a23), rowSums(b01, b23), rowSums(c01, c23), rowSums(d01, d23))
+}
+
+/** out[rows] = W · x[cols] (one decode token): blocks b, b + Q, b + 2Q, b + 3Q together (Q = ⌊blocks / 4⌋), then the rest one by one. */
 export function matvec_f32(out: usize, w: usize, rows: i32, cols: i32, x: usize): void {
   const stride = <usize>blockFloats(cols) << 2
   const blocks = (rows + 3) >> 2
-  const H = blocks >> 1
-  for (let b = 0; b < H; b++) {
-    const ra = b << 2
-    const rb = (b + H) << 2
-    pair4x1(out + (<usize>ra << 2), rows - ra, out + (<usize>rb << 2), rows - rb, w + <usize>b * stride, w + <usize>(b + H) * stride, x, cols)
-  }
-  if (blocks & 1) {
-    const r = (blocks - 1) << 2
-    storeLanes(out + (<usize>r << 2), block4x1(w + <usize>(blocks - 1) * stride, x, cols), rows - r)
+  const Q = blocks >> 2
+  for (let b = 0; b < Q; b++) quad4x1(out, rows, b << 2, Q << 2, w + <usize>b * stride, <usize>Q * stride, x, cols)
+  for (let b = Q << 2; b < blocks; b++) {
+    const r = b << 2
+    storeLanes(out + (<usize>r << 2), block4x1(w + <usize>b * stride, x, cols), rows - r)
   }
 }
 
