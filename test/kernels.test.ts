@@ -64,10 +64,10 @@ for (const [label, create] of backends) {
     const k = await create()
 
     describe('matmul', () => {
-      // 15 and 31 rows: a partial last 4-row block inside the decode kernels' multi-stream paths
-      // (q8 / q4: blocks b + k·⌊blocks/4⌋; f32: blocks b and b + ⌊blocks/2⌋, 21 chunks of 4 columns
-      // split in two halves and one left over)
-      const shapes: Array<[number, number]> = [[1, 7], [3, 33], [5, 65], [17, 160], [4, 32], [6, 192], [15, 128], [15, 84], [31, 96], [8960, 1600]]
+      // 15 and 31 rows: a partial last 4-row block inside the decode kernels' four-stream paths
+      // (blocks b + k·⌊blocks/4⌋); 19×37 and 33×71: f32 four-stream blocks with a last chunk of 1
+      // and 3 columns, 33 rows one block left over after them
+      const shapes: Array<[number, number]> = [[1, 7], [3, 33], [5, 65], [17, 160], [4, 32], [6, 192], [15, 128], [15, 84], [31, 96], [19, 37], [33, 71], [8960, 1600]]
       const sources = (rows: number, cols: number, rand: () => number): MatrixSource[] => {
         const f32: F32Source = { format: 'f32', rows, cols, data: randomArray(rand, rows * cols, 0.5) }
         const out: MatrixSource[] = [f32, quantizeQ8(f32, cols % 32 === 0 ? 32 : cols)] // odd cols: one group per row
