@@ -2,7 +2,7 @@
 // token, the token budget or an AbortSignal (checked between tokens).
 // Must not import: worker/, Node built-ins.
 import type { HymbaModel } from './model.ts'
-import { logSoftmax, Sampler, topIds, type SamplerOptions } from './sampling.ts'
+import { logSumExp, Sampler, topIds, type SamplerOptions } from './sampling.ts'
 import type { HymbaState } from './state.ts'
 
 export interface GenerateOptions extends SamplerOptions {
@@ -34,9 +34,9 @@ export async function* generate(model: HymbaModel, state: HymbaState, logits: Fl
   for (let produced = 0; produced < options.maxTokens; produced++) {
     options.signal?.throwIfAborted()
     const id = sampler.sample(logits)
-    const logprobs = logSoftmax(logits)
-    const top = options.topLogprobs ? topIds(logprobs, options.topLogprobs).map((t) => ({ id: t, logprob: logprobs[t] })) : undefined
-    yield { id, logprob: logprobs[id], top }
+    const logZ = logSumExp(logits) // log p(t) = logits[t] − logZ
+    const top = options.topLogprobs ? topIds(logits, options.topLogprobs).map((t) => ({ id: t, logprob: logits[t] - logZ })) : undefined
+    yield { id, logprob: logits[id] - logZ, top }
     if (stop.has(id)) return 'stop'
     if (produced + 1 === options.maxTokens) break
     options.signal?.throwIfAborted()
