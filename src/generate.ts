@@ -9,15 +9,17 @@ export interface GenerateOptions extends SamplerOptions {
   readonly maxTokens: number
   /** Ids that end generation (EOS); the stop token is yielded but not fed to the model. */
   readonly stopTokenIds?: readonly number[]
-  /** How many alternatives to report per token (OpenAI top_logprobs); 0 = none. */
+  /** Report each token's log-probability (default true): one more pass over the logits a token. */
+  readonly logprobs?: boolean
+  /** How many alternatives to report per token (OpenAI top_logprobs) when logprobs is on; 0 = none. */
   readonly topLogprobs?: number
   readonly signal?: AbortSignal
 }
 
 export interface GeneratedToken {
   readonly id: number
-  /** log p(id) under the model's distribution (temperature 1). */
-  readonly logprob: number
+  /** log p(id) under the model's distribution (temperature 1); absent when options.logprobs is false. */
+  readonly logprob?: number
   readonly top?: { id: number; logprob: number }[]
 }
 
@@ -34,9 +36,11 @@ export async function* generate(model: HymbaModel, state: HymbaState, logits: Fl
   for (let produced = 0; produced < options.maxTokens; produced++) {
     options.signal?.throwIfAborted()
     const id = sampler.sample(logits)
-    const logZ = logSumExp(logits) // log p(t) = logits[t] − logZ
-    const top = options.topLogprobs ? topIds(logits, options.topLogprobs).map((t) => ({ id: t, logprob: logits[t] - logZ })) : undefined
-    yield { id, logprob: logits[id] - logZ, top }
+    if (options.logprobs ?? true) {
+      const logZ = logSumExp(logits) // log p(t) = logits[t] − logZ
+      const top = options.topLogprobs ? topIds(logits, options.topLogprobs).map((t) => ({ id: t, logprob: logits[t] - logZ })) : undefined
+      yield { id, logprob: logits[id] - logZ, top }
+    } else yield { id }
     if (stop.has(id)) return 'stop'
     if (produced + 1 === options.maxTokens) break
     options.signal?.throwIfAborted()

@@ -1,5 +1,6 @@
 // Parity of the core with NVIDIA's reference logits (fixtures A and B), per layer, and the state
-// operations (serialize/restore, append vs decode, meta prefix vs full prefill, fork, ring size).
+// operations (serialize/restore, append vs decode, meta prefix vs full prefill, fork, ring size), and
+// generate() with and without log-probabilities.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { loadModel } from '../src/load.ts'
@@ -9,6 +10,8 @@ import { folderSource } from '../src/node/folder-source.ts'
 import { createKernels } from '../src/node/kernels.ts'
 import { createReferenceKernels } from '../src/reference/kernels.ts'
 import { argmaxRows, expectClose, fixtureDir, readFixture } from './support/fixtures.ts'
+import { generate, type GeneratedToken } from '../src/generate.ts'
+import { logSoftmax } from '../src/sampling.ts'
 
 // ../shared/reference/README.md: a correct float32 port reaches 1e-4.
 const LOGIT_TOL = 1e-4
@@ -303,5 +306,27 @@ describe('backend memory order', () => {
       })
       if (what === 'prefill') assert.ok(grown > 0, 'the prefill grows the caches (the case under test)')
     }
+  })
+})
+
+describe('generate', () => {
+  it('without logprobs: the same tokens, no log-probabilities; with them: log softmax of the logits', async () => {
+    const model = await modelOn('ts', 'A')
+    const ids = [1, 5, 9, 2]
+    const run = async (logprobs: boolean) => {
+      const state = model.newState()
+      const logits = model.prefill(state, ids)
+      const first = logSoftmax(logits)
+      const out: GeneratedToken[] = []
+      for await (const t of generate(model, state, logits, { maxTokens: 6, temperature: 0.8, seed: 4, logprobs, topLogprobs: 2, stopTokenIds: [] })) out.push(t)
+      state.dispose()
+      return { out, first }
+    }
+    const on = await run(true)
+    const off = await run(false)
+    assert.deepEqual(off.out.map((t) => t.id), on.out.map((t) => t.id))
+    for (const t of off.out) assert.deepEqual(Object.keys(t), ['id'])
+    assert.equal(on.out[0].logprob, on.first[on.out[0].id])
+    assert.deepEqual(on.out[0].top?.map((t) => t.logprob), [...on.first].sort((a, b) => b - a).slice(0, 2))
   })
 })

@@ -32,7 +32,7 @@ before(async () => {
   const promptIds = tokenizer.encode(LONG_PROMPT)
   const state = model.newState()
   const expected: { id: number; logprob: number }[] = []
-  for await (const t of generate(model, state, model.prefill(state, promptIds), { maxTokens: 3 * LONG_STEP, temperature: 0 })) expected.push(t)
+  for await (const t of generate(model, state, model.prefill(state, promptIds), { maxTokens: 3 * LONG_STEP, temperature: 0 })) expected.push({ id: t.id, logprob: t.logprob! })
   state.dispose()
   core = { tokenizer, promptIds, expected }
 

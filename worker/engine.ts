@@ -103,6 +103,7 @@ export class Engine {
       topK: params.topK,
       seed: params.seed,
       stopTokenIds: [this.tokenizer.eosId],
+      logprobs: params.logprobs,
       topLogprobs: params.logprobs ? params.topLogprobs : 0,
       signal,
     })
@@ -119,7 +120,8 @@ export class Engine {
       const { id, logprob, top } = next.value
       generated.push(id)
       const visible = stop.push(text.push(id))
-      const event: TurnEvent = { type: 'token', text: visible.text, token: this.textOf(id), logprob, top: top?.map((t): TokenChoice => ({ token: this.textOf(t.id), logprob: t.logprob })) }
+      // logprob is read only when the request asked for logprobs, and then generate() computed it
+      const event: TurnEvent = { type: 'token', text: visible.text, token: this.textOf(id), logprob: logprob ?? Number.NaN, top: top?.map((t): TokenChoice => ({ token: this.textOf(t.id), logprob: t.logprob })) }
       yield event
       if (visible.stopped) {
         await tokens.return('stop') // the matched token is not fed, like a stop token
