@@ -101,16 +101,10 @@ export function candidates(logits: ArrayLike<number>, temperature: number, topK 
   const n = logits.length
   let max = -Infinity
   for (let i = 0; i < n; i++) if (logits[i] > max) max = logits[i]
-  let ids: Int32Array | null = null
-  let weights: Float64Array
-  if (topK > 0 && topK < n) {
-    ids = Int32Array.from(topIds(logits, topK))
-    weights = new Float64Array(ids.length)
-    for (let j = 0; j < ids.length; j++) weights[j] = Math.exp((logits[ids[j]] - max) / temperature) || 0 // NaN logits weigh nothing
-  } else {
-    weights = scratch && scratch.length >= n ? scratch.subarray(0, n) : new Float64Array(n)
-    for (let i = 0; i < n; i++) weights[i] = Math.exp((logits[i] - max) / temperature) || 0
-  }
+  let ids: Int32Array | null = topK > 0 && topK < n ? Int32Array.from(topIds(logits, topK)) : null
+  const count = ids ? ids.length : n
+  let weights = !ids && scratch && scratch.length >= n ? scratch.subarray(0, n) : new Float64Array(count)
+  for (let j = 0; j < count; j++) weights[j] = Math.exp((logits[ids ? ids[j] : j] - max) / temperature) || 0 // NaN logits weigh nothing
   if (topP < 1) {
     if (!ids) {
       ids = new Int32Array(n)
