@@ -52,6 +52,53 @@ const KEY_BLOCK: i32 = 32
 }
 
 /**
+ * Scores of two query heads (q at qa, qb) that share a KV head, for the 4 key rows at k0 + j·kRow:
+ * each key vector is loaded once for both heads, and the 8 accumulators are 8 independent
+ * multiply-add chains (4 for one head were bound by the FMA latency). Stores scale·q·k, or −∞ where
+ * vis is off, at spA and spB.
+ */
+// @ts-ignore: decorator
+@inline function scorePair<V>(qa: usize, qb: usize, k0: usize, kRow: usize, hd: i32, spA: usize, spB: usize, scalev: v128, vis: v128): void {
+  const d1 = kRow
+  const d2 = kRow << 1
+  const d3 = d1 + d2
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0)
+  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0)
+  const end = <usize>(hd & ~3) << 2
+  for (let o: usize = 0; o < end; o += 16) {
+    const x = v128.load(qa + o)
+    const y = v128.load(qb + o)
+    const kp = k0 + o
+    let kv = v128.load(kp)
+    a0 = madd<V>(x, kv, a0)
+    b0 = madd<V>(y, kv, b0)
+    kv = v128.load(kp + d1)
+    a1 = madd<V>(x, kv, a1)
+    b1 = madd<V>(y, kv, b1)
+    kv = v128.load(kp + d2)
+    a2 = madd<V>(x, kv, a2)
+    b2 = madd<V>(y, kv, b2)
+    kv = v128.load(kp + d3)
+    a3 = madd<V>(x, kv, a3)
+    b3 = madd<V>(y, kv, b3)
+  }
+  let ra = hsum4f(a0, a1, a2, a3)
+  let rb = hsum4f(b0, b1, b2, b3)
+  for (let i = hd & ~3; i < hd; i++) {
+    const o = <usize>i << 2
+    let kv = f32x4.splat(load<f32>(k0 + o))
+    kv = f32x4.replace_lane(kv, 1, load<f32>(k0 + d1 + o))
+    kv = f32x4.replace_lane(kv, 2, load<f32>(k0 + d2 + o))
+    kv = f32x4.replace_lane(kv, 3, load<f32>(k0 + d3 + o))
+    ra = f32x4.add(ra, f32x4.mul(f32x4.splat(load<f32>(qa + o)), kv))
+    rb = f32x4.add(rb, f32x4.mul(f32x4.splat(load<f32>(qb + o)), kv))
+  }
+  const negInf = f32x4.splat(-Infinity)
+  v128.store(spA, v128.bitselect(f32x4.mul(ra, scalev), negInf, vis))
+  v128.store(spB, v128.bitselect(f32x4.mul(rb, scalev), negInf, vis))
+}
+
+/**
  * out[h, c..c+W) += Σ_l p[h, l]·v[l, c..c+W) over n keys, for the H heads h0..h0+H−1 of one KV head:
  * each V vector is loaded once for all H heads (GQA). H and W are literals (H·W/4 ≤ 6 accumulators,
  * W ≤ 8 when H > 1), so the unused accumulators fold away. o: out of head h0 at column c (heads
@@ -199,7 +246,8 @@ const KEY_BLOCK: i32 = 32
  * The K and V rows are read in order, each once per query: a row holds every KV head, and reading one
  * head's slice at a time (a stride of nkv·hd floats) ran at a third of the speed (prefetch and TLB).
  * Scores for blocks of 4 keys, all heads (one visibility mask per block, fully masked blocks skipped;
- * keys need not be in position order, as in a rotated ring); a softmax per head that leaves
+ * keys need not be in position order, as in a rotated ring), the query heads of a KV head two at a
+ * time (scorePair), an odd one alone (dot4); a softmax per head that leaves
  * normalised weights; then P·V over blocks of KEY_BLOCK keys, whose rows stay in L1 while the query
  * heads of each KV head take them three at a time in 8-column register tiles (6 FMA chains; one V
  * load serves three heads) that accumulate through out.
@@ -235,9 +283,18 @@ const KEY_BLOCK: i32 = 32
         continue
       }
       const ks = k + <usize>s * kRow
-      for (let h = 0; h < nh; h++) {
-        const score = f32x4.mul(dot4<V>(qt + (<usize>(h * hd) << 2), ks + (<usize>((h / group) * hd) << 2), kRow, hd), scalev)
-        v128.store(sp + <usize>h * rowBytes, v128.bitselect(score, negInf, vis))
+      for (let g = 0; g < nkv; g++) {
+        const kg = ks + (<usize>(g * hd) << 2)
+        let h = g * group
+        const hEnd = h + group
+        for (; h + 2 <= hEnd; h += 2) {
+          const qa = qt + (<usize>(h * hd) << 2)
+          scorePair<V>(qa, qa + (<usize>hd << 2), kg, kRow, hd, sp + <usize>h * rowBytes, sp + <usize>(h + 1) * rowBytes, scalev, vis)
+        }
+        if (h < hEnd) {
+          const score = f32x4.mul(dot4<V>(qt + (<usize>(h * hd) << 2), kg, kRow, hd), scalev)
+          v128.store(sp + <usize>h * rowBytes, v128.bitselect(score, negInf, vis))
+        }
       }
     }
     for (; s < S; s++) {
