@@ -27,7 +27,7 @@ commands:
            [--seed S] [--backend B]   stream a continuation of TEXT to stdout
   convert  --from HF_DIR --to OUT_DIR --quant f32|f16|int8|int4 [--group 32|64] [--embed int4|int8]
            [--file-mib N]   write a bundle (data files ≤ 20 MiB, manifest.json with sha-256) into an
-           empty OUT_DIR; --group: columns per scale, default 64 for int8, 32 for int4; --embed: the
+           empty OUT_DIR; --group: columns per scale, default 64; --embed: the
            embedding (tied lm_head) of an int4 bundle, int4 by default, int8 for a little quality at
            twice its size; --file-mib: smaller data files (1–20 MiB), so that loading holds less beside
            the weights
