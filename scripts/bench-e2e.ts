@@ -2,7 +2,7 @@
 // token with and without the precomputed meta prefix, state size, and the decode roofline from the
 // model's own FLOP and byte counts. Portable: runs in Node (scripts/bench.ts) and inside workerd
 // (scripts/bench-worker.ts), so it reads no clock but performance.now and imports no Node built-in.
-// Owns: measureModel, decodeCounts.
+// Owns: measureModel, measureModels, decodeCounts.
 // Must not import: worker/, Node built-ins, a backend.
 import type { Matrix } from '../src/backend.ts'
 import type { HymbaModel } from '../src/model.ts'
@@ -32,6 +32,8 @@ export interface E2eResult {
   readonly decodeMsPerToken: number // median over runs of (D decode steps) / D
   readonly decodeTokensPerS: number
   readonly decodeCpuMsPerToken?: number // the same median on options.cpuClock
+  readonly decodeBestMsPerToken: number // the fastest run's (D decode steps) / D: the least disturbed by other load
+  readonly decodeCpuBestMsPerToken?: number // the same on options.cpuClock
   readonly ttftMetaPrefixMs: number // newState() + prefill: the shipped path
   readonly ttftFromScratchMs: number // prefillFromScratch: meta tokens recomputed with the prompt (one run); NaN when it failed
   readonly fromScratchError?: string // e.g. out of wasm memory
@@ -83,66 +85,105 @@ export function decodeCounts(model: HymbaModel, context: number): DecodeCounts {
   return { flops, bytes, weightBytes }
 }
 
-/** Times prefill, decode and both TTFT paths on `model`; medians over `repetitions`. */
+/** Times prefill, decode and both TTFT paths on `model`: the median and the fastest of `repetitions` runs. */
 export function measureModel(model: HymbaModel, options: E2eOptions): E2eResult {
-  const { promptTokens: P, decodeTokens: D, repetitions } = options
-  const ids = promptIds(P, model.config.vocabSize)
-  const prefill: number[] = []
-  const decode: number[] = []
-  const decodeCpu: number[] = []
-  const cpu = options.cpuClock
-  const scratch: number[] = []
-  let stateBytes = 0
-  // one untimed warm-up of each path (JIT, first-touch of scratch memory)
-  {
+  return measureModels([{ model, peakBytes: options.peakBytes }], options)[0]
+}
+
+/**
+ * measureModel for several models with their runs interleaved: run r of every model, then run r + 1
+ * of every model. On a shared machine whose speed moves for seconds at a time, a slow phase then
+ * falls on all the rows alike instead of on whichever row it met, and each row's fastest run comes
+ * from the same quiet moments as the others'.
+ */
+export function measureModels(entries: ReadonlyArray<{ readonly model: HymbaModel; readonly peakBytes?: () => number }>, options: Omit<E2eOptions, 'peakBytes'>): E2eResult[] {
+  const timings = entries.map((e) => new ModelTiming(e.model, options))
+  for (const t of timings) t.warmUp()
+  for (let r = 0; r < options.repetitions; r++) for (const t of timings) t.run()
+  return timings.map((t, i) => t.finish(entries[i].peakBytes?.()))
+}
+
+/** One model's runs: an untimed warm-up, timed runs (prefill P, then D greedy decode steps), then the from-scratch TTFT. */
+class ModelTiming {
+  private readonly ids: number[]
+  private readonly prefill: number[] = []
+  private readonly decode: number[] = []
+  private readonly decodeCpu: number[] = []
+  private stateBytes = 0
+
+  constructor(
+    private readonly model: HymbaModel,
+    private readonly options: Omit<E2eOptions, 'peakBytes'>,
+  ) {
+    this.ids = promptIds(options.promptTokens, model.config.vocabSize)
+  }
+
+  /** One untimed pass of each path (JIT, first touch of scratch memory). */
+  warmUp(): void {
+    const { model, ids } = this
     const s = model.newState()
     model.decode(s, argmax(model.prefill(s, ids.slice(0, 8))))
     s.dispose()
     model.prefillFromScratch(ids.slice(0, 8)).state.dispose()
   }
-  for (let r = 0; r < repetitions; r++) {
+
+  run(): void {
+    const { model, ids } = this
+    const D = this.options.decodeTokens
+    const cpu = this.options.cpuClock
     let t0 = performance.now()
     const state = model.newState()
     let next = argmax(model.prefill(state, ids))
-    prefill.push(performance.now() - t0)
+    this.prefill.push(performance.now() - t0)
     t0 = performance.now()
     const c0 = cpu?.() ?? 0
     for (let i = 0; i < D; i++) next = argmax(model.decode(state, next))
-    decode.push((performance.now() - t0) / D)
-    if (cpu) decodeCpu.push((cpu() - c0) / D)
-    stateBytes = state.byteLength
+    this.decode.push((performance.now() - t0) / D)
+    if (cpu) this.decodeCpu.push((cpu() - c0) / D)
+    this.stateBytes = state.byteLength
     state.dispose()
   }
-  const shippedPeakBytes = options.peakBytes?.()
-  // the path without the precomputed prefix costs ~(M + P) / P prefills: timed once, to keep the
-  // whole bench within a few minutes on 2 cores. Its passes are chunked like the shipped path's
-  // (src/model.ts), so its scratch does not grow with M + P; a tight memory budget may still run out.
-  let fromScratchError: string | undefined
-  try {
-    const t0 = performance.now()
-    const fresh = model.prefillFromScratch(ids)
-    argmax(fresh.logits)
-    scratch.push(performance.now() - t0)
-    fresh.state.dispose()
-  } catch (e) {
-    fromScratchError = String(e).split('\n')[0]
-    scratch.push(NaN)
-  }
-  const prefillMs = median(prefill)
-  const decodeMs = median(decode)
-  return {
-    promptTokens: P,
-    decodeTokens: D,
-    prefillMs,
-    prefillTokensPerS: (P / prefillMs) * 1e3,
-    decodeMsPerToken: decodeMs,
-    decodeTokensPerS: 1e3 / decodeMs,
-    ...(cpu ? { decodeCpuMsPerToken: median(decodeCpu) } : {}),
-    ttftMetaPrefixMs: prefillMs,
-    ttftFromScratchMs: median(scratch),
-    ...(fromScratchError === undefined ? {} : { fromScratchError }),
-    ...(shippedPeakBytes === undefined ? {} : { shippedPeakBytes }),
-    stateBytes,
-    counts: decodeCounts(model, model.config.numMetaTokens + P + D / 2),
+
+  /**
+   * The row, after the runs. shippedPeakBytes: the wasm high-water mark so far (read before the
+   * from-scratch run). The path without the precomputed prefix costs ~(M + P) / P prefills: timed
+   * once, to keep the whole bench within a few minutes on 2 cores. Its passes are chunked like the
+   * shipped path's (src/model.ts), so its scratch does not grow with M + P; a tight memory budget may
+   * still run out.
+   */
+  finish(shippedPeakBytes: number | undefined): E2eResult {
+    const { model, ids, prefill, decode, decodeCpu, stateBytes } = this
+    const { promptTokens: P, decodeTokens: D } = this.options
+    const cpu = this.options.cpuClock
+    const scratch: number[] = []
+    let fromScratchError: string | undefined
+    try {
+      const t0 = performance.now()
+      const fresh = model.prefillFromScratch(ids)
+      argmax(fresh.logits)
+      scratch.push(performance.now() - t0)
+      fresh.state.dispose()
+    } catch (e) {
+      fromScratchError = String(e).split('\n')[0]
+      scratch.push(NaN)
+    }
+    const prefillMs = median(prefill)
+    const decodeMs = median(decode)
+    return {
+      promptTokens: P,
+      decodeTokens: D,
+      prefillMs,
+      prefillTokensPerS: (P / prefillMs) * 1e3,
+      decodeMsPerToken: decodeMs,
+      decodeTokensPerS: 1e3 / decodeMs,
+      ...(cpu ? { decodeCpuMsPerToken: median(decodeCpu), decodeCpuBestMsPerToken: Math.min(...decodeCpu) } : {}),
+      decodeBestMsPerToken: Math.min(...decode),
+      ttftMetaPrefixMs: prefillMs,
+      ttftFromScratchMs: median(scratch),
+      ...(fromScratchError === undefined ? {} : { fromScratchError }),
+      ...(shippedPeakBytes === undefined ? {} : { shippedPeakBytes }),
+      stateBytes,
+      counts: decodeCounts(model, model.config.numMetaTokens + P + D / 2),
+    }
   }
 }

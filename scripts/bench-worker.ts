@@ -2,9 +2,10 @@
 // a tiny Worker that scripts/bench.ts bundles and runs in Miniflare. It loads a model folder (HF
 // checkpoint or bundle) through the FILES service binding (served by the Node host), builds the
 // kernels from the imported, precompiled .wasm modules (relaxed SIMD when workerd has it, which it
-// does by default), and answers GET /run?dir=…&memory=…&prompt=…&decode=…&reps=… with JSON,
+// does by default), and answers GET /run?dirs=[…]&memories=[…]&prompt=…&decode=…&reps=… with one JSON row per
+// model (their runs interleaved, scripts/bench-e2e.ts measureModels; limits probed around them all),
 // GET /kernels?shapes=[[name, cols, rows], …] with the q8 / q4 matvec speed at T = 1 (random
-// weights, the bundles' default groups: 64 for q8, 32 for q4): the relaxed dot there is the one workerd compiles (vpdpbusd on AVX-VNNI), and
+// weights, the bundles' default groups, 64 for both): the relaxed dot there is the one workerd compiles (vpdpbusd on AVX-VNNI), and
 // GET /ort?shapes=… with onnxruntime-web's f32 / q8 / q4 speed at M = 1 on the same shapes inside
 // workerd (wasm backend, 1 thread, no proxy; graphs from scripts/ort-graphs.ts; the ORT wasm module
 // imported precompiled and handed over by scripts/ort-wasm-factory.ts), timed by the same timeIt.
@@ -14,6 +15,7 @@ import type { MatrixSource } from '../src/backend.ts'
 import type { CheckpointSource } from '../src/checkpoint.ts'
 import { DEFAULT_GROUP } from '../src/bundle/convert.ts'
 import { loadModel } from '../src/load.ts'
+import type { HymbaModel } from '../src/model.ts'
 import { createWasmKernelsFromModules } from '../wasm/loader.ts'
 // @ts-expect-error: a CompiledWasm module rule in Miniflare (scripts/bench.ts)
 import simd from './kernels-simd.wasm'
@@ -23,10 +25,25 @@ import relaxed from './kernels-relaxed.wasm'
 import limitsPlain from './limits.wasm'
 // @ts-expect-error: as above
 import limitsRelaxed from './limits-relaxed.wasm'
-import { measureModel } from './bench-e2e.ts'
+import { measureModels } from './bench-e2e.ts'
 import { LimitProbe } from './limit-probe.ts'
 import * as ort from 'onnxruntime-web/wasm'
 import { ortModel, type Format, type OrtRow } from './ort-graphs.ts'
+
+/** A model folder served by the host over the FILES binding. */
+function folder(env: Env, dir: string): CheckpointSource {
+  return {
+    name: dir,
+    async read(file) {
+      const r = await env.FILES.fetch(`http://files${dir}/${file}`)
+      if (!r.ok) throw new Error(`${dir}/${file}: ${r.status}`)
+      return new Uint8Array(await r.arrayBuffer())
+    },
+    async exists(file) {
+      return (await env.FILES.fetch(`http://files${dir}/${file}`, { method: 'HEAD' })).ok
+    },
+  }
+}
 
 interface Env {
   FILES: { fetch(input: string, init?: RequestInit): Promise<Response> }
@@ -121,32 +138,35 @@ export default {
       }
     }
     const q = (name: string, fallback: number) => Number(url.searchParams.get(name) ?? fallback)
-    const dir = url.searchParams.get('dir') ?? ''
-    const source: CheckpointSource = {
-      name: dir,
-      async read(file) {
-        const r = await env.FILES.fetch(`http://files${dir}/${file}`)
-        if (!r.ok) throw new Error(`${dir}/${file}: ${r.status}`)
-        return new Uint8Array(await r.arrayBuffer())
-      },
-      async exists(file) {
-        return (await env.FILES.fetch(`http://files${dir}/${file}`, { method: 'HEAD' })).ok
-      },
-    }
     try {
-      const memoryBytes = q('memory', 256 << 20)
-      const kernels = await createWasmKernelsFromModules({ simd: simd as WebAssembly.Module, relaxed: relaxed as WebAssembly.Module }, { memoryBytes })
-      const t0 = performance.now()
-      const model = await loadModel(source, { kernels })
-      const loadMs = performance.now() - t0
-      const allocator = (kernels as unknown as { allocator: { peakBytes: number } }).allocator
-      // this row's own limits: a probe keeps the best of its sets, so one shared by every /run would
-      // hand later rows the best of all rows before them
+      const dirs = JSON.parse(url.searchParams.get('dirs') ?? '[]') as string[]
+      const memories = JSON.parse(url.searchParams.get('memories') ?? '[]') as number[]
+      // each model in its own kernels (its own wasm memory of the size asked); one that fails to load
+      // is a row with its error, the others run
+      const rows: Array<Record<string, unknown>> = []
+      const loaded: Array<{ row: Record<string, unknown>; model: HymbaModel; peakBytes: () => number }> = []
+      for (const [i, dir] of dirs.entries()) {
+        const memoryBytes = memories[i] ?? 256 << 20
+        try {
+          const kernels = await createWasmKernelsFromModules({ simd: simd as WebAssembly.Module, relaxed: relaxed as WebAssembly.Module }, { memoryBytes })
+          const t0 = performance.now()
+          const model = await loadModel(folder(env, dir), { kernels })
+          const row: Record<string, unknown> = { backend: kernels.name, loadMs: performance.now() - t0, memoryBytes }
+          const allocator = (kernels as unknown as { allocator: { peakBytes: number } }).allocator
+          rows.push(row)
+          loaded.push({ row, model, peakBytes: () => allocator.peakBytes })
+        } catch (e) {
+          rows.push({ error: String((e as Error).stack ?? e), memoryBytes })
+        }
+      }
+      // the limits of these runs' own minutes: a probe keeps the best of its sets, so one shared by
+      // every request would hand later rows the best of all rows before them
       const limits = (await (probes ??= LimitProbe.create(limitsPlain as WebAssembly.Module, limitsRelaxed as WebAssembly.Module, () => performance.now()))).on(() => performance.now())
       limits.probe()
-      const result = measureModel(model, { promptTokens: q('prompt', 128), decodeTokens: q('decode', 32), repetitions: q('reps', 3), peakBytes: () => allocator.peakBytes })
+      const results = measureModels(loaded, { promptTokens: q('prompt', 128), decodeTokens: q('decode', 32), repetitions: q('reps', 5) })
       limits.probe()
-      return Response.json({ backend: kernels.name, loadMs, memoryBytes, wasmPeakBytes: allocator.peakBytes, limits: limits.limits, ...result })
+      loaded.forEach(({ row, peakBytes }, i) => Object.assign(row, { wasmPeakBytes: peakBytes(), limits: limits.limits }, results[i]))
+      return Response.json(rows)
     } catch (e) {
       return Response.json({ error: String((e as Error).stack ?? e) }, { status: 500 })
     }
