@@ -14,6 +14,15 @@ const KEY_BLOCK: i32 = 32
   return s
 }
 
+/** [k0[o], k1[o], k2[o], k3[o]]: one column (byte offset o) of the 4 key rows at k0 + j·kRow, for the head-dim tail. */
+// @ts-ignore: decorator
+@inline function keyColumn4(k0: usize, kRow: usize, o: usize): v128 {
+  let kv = f32x4.splat(load<f32>(k0 + o))
+  kv = f32x4.replace_lane(kv, 1, load<f32>(k0 + kRow + o))
+  kv = f32x4.replace_lane(kv, 2, load<f32>(k0 + (kRow << 1) + o))
+  return f32x4.replace_lane(kv, 3, load<f32>(k0 + kRow * 3 + o))
+}
+
 /**
  * [q·k0, q·k1, q·k2, q·k3] for the 4 key rows at k0 + j·kRow: one accumulator per key, summed across
  * lanes by one transpose-add. Four accumulators, not eight: V8 keeps 4 accumulators, q and the 4 key
@@ -36,17 +45,10 @@ const KEY_BLOCK: i32 = 32
     a2 = madd<V>(qa, v128.load(kp + d2), a2)
     a3 = madd<V>(qa, v128.load(kp + d3), a3)
   }
-  const k1 = k0 + d1
-  const k2 = k0 + d2
-  const k3 = k0 + d3
   let r = hsum4f(a0, a1, a2, a3)
   for (let i = hd & ~3; i < hd; i++) {
     const o = <usize>i << 2
-    let kv = f32x4.splat(load<f32>(k0 + o))
-    kv = f32x4.replace_lane(kv, 1, load<f32>(k1 + o))
-    kv = f32x4.replace_lane(kv, 2, load<f32>(k2 + o))
-    kv = f32x4.replace_lane(kv, 3, load<f32>(k3 + o))
-    r = f32x4.add(r, f32x4.mul(f32x4.splat(load<f32>(q + o)), kv))
+    r = f32x4.add(r, f32x4.mul(f32x4.splat(load<f32>(q + o)), keyColumn4(k0, kRow, o)))
   }
   return r
 }
@@ -86,10 +88,7 @@ const KEY_BLOCK: i32 = 32
   let rb = hsum4f(b0, b1, b2, b3)
   for (let i = hd & ~3; i < hd; i++) {
     const o = <usize>i << 2
-    let kv = f32x4.splat(load<f32>(k0 + o))
-    kv = f32x4.replace_lane(kv, 1, load<f32>(k0 + d1 + o))
-    kv = f32x4.replace_lane(kv, 2, load<f32>(k0 + d2 + o))
-    kv = f32x4.replace_lane(kv, 3, load<f32>(k0 + d3 + o))
+    const kv = keyColumn4(k0, kRow, o)
     ra = f32x4.add(ra, f32x4.mul(f32x4.splat(load<f32>(qa + o)), kv))
     rb = f32x4.add(rb, f32x4.mul(f32x4.splat(load<f32>(qb + o)), kv))
   }

@@ -16,7 +16,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import os from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Kernels } from '../src/backend.ts'
-import { convertCheckpoint, DEFAULT_GROUP } from '../src/bundle/convert.ts'
+import { convertCheckpoint, DEFAULT_GROUP, groupOf } from '../src/bundle/convert.ts'
 import { loadModel } from '../src/load.ts'
 import { folderSink } from '../src/node/folder-sink.ts'
 import { folderSource } from '../src/node/folder-source.ts'
@@ -181,7 +181,7 @@ async function modelDir(m: (typeof models)[number], key: QuantKey): Promise<stri
   if (key === 'f32') return m.src
   // named by what it holds, so a cached bundle of another default group is never reused
   const spec = CONVERT[key]
-  const dir = join(ROOT, '.tmp/bundles', `${m.key}-${spec.quant}-g${spec.group ?? DEFAULT_GROUP[spec.quant as 'int8' | 'int4']}${spec.embed ? `-embed-${spec.embed}` : ''}`)
+  const dir = join(ROOT, '.tmp/bundles', `${m.key}-${spec.quant}-g${groupOf(spec)}${spec.embed ? `-embed-${spec.embed}` : ''}`)
   if (!existsSync(join(dir, 'manifest.json'))) {
     const t0 = performance.now()
     await convertCheckpoint(folderSource(m.src), await folderSink(dir), CONVERT[key])

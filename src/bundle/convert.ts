@@ -34,9 +34,14 @@ export interface ConvertOptions {
  */
 export const DEFAULT_GROUP = { int8: 64, int4: 64 } as const satisfies Record<'int8' | 'int4', Group>
 
+/** The group a conversion asks for: options.group, else its format's default (meaningful for int8 and int4 only). */
+export function groupOf(options: Pick<ConvertOptions, 'quant' | 'group'>): Group {
+  return options.group ?? (options.quant === 'int4' ? DEFAULT_GROUP.int4 : DEFAULT_GROUP.int8)
+}
+
 export async function convertCheckpoint(source: CheckpointSource, sink: BundleSink, options: ConvertOptions): Promise<BundleManifest> {
   const quantised = options.quant === 'int8' || options.quant === 'int4'
-  const group = options.group ?? (options.quant === 'int4' ? DEFAULT_GROUP.int4 : DEFAULT_GROUP.int8)
+  const group = groupOf(options)
   const configBytes = await source.read('config.json')
   let rawConfig: Record<string, unknown>
   try {
