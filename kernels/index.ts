@@ -11,6 +11,7 @@ export { attention_f32 } from './attention'
 export { causal_conv_silu_f32 } from './conv'
 export { selective_scan_f32 } from './scan'
 export { silu_mul_f32, relu2_f32, add_into_f32, add_bias_f32, mean2_f32 } from './elementwise'
+export { argmax_f32 } from './argmax'
 
 /** First byte after the module's static data. */
 export function heap_base(): usize {

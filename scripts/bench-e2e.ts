@@ -6,7 +6,7 @@
 // Must not import: worker/, Node built-ins, a backend.
 import type { Matrix } from '../src/backend.ts'
 import type { HymbaModel } from '../src/model.ts'
-import { argmax } from '../src/sampling.ts'
+import { Sampler } from '../src/sampling.ts'
 
 export interface E2eOptions {
   readonly promptTokens: number // P
@@ -110,19 +110,22 @@ class ModelTiming {
   private readonly decode: number[] = []
   private readonly decodeCpu: number[] = []
   private stateBytes = 0
+  /** Greedy picks as generate() makes them: the backend's argmax. */
+  private readonly greedy: Sampler
 
   constructor(
     private readonly model: HymbaModel,
     private readonly options: Omit<E2eOptions, 'peakBytes'>,
   ) {
     this.ids = promptIds(options.promptTokens, model.config.vocabSize)
+    this.greedy = new Sampler({ temperature: 0 }, model.kernels)
   }
 
   /** One untimed pass of each path (JIT, first touch of scratch memory). */
   warmUp(): void {
     const { model, ids } = this
     const s = model.newState()
-    model.decode(s, argmax(model.prefill(s, ids.slice(0, 8))))
+    model.decode(s, this.greedy.sample(model.prefill(s, ids.slice(0, 8))))
     s.dispose()
     model.prefillFromScratch(ids.slice(0, 8)).state.dispose()
   }
@@ -133,11 +136,11 @@ class ModelTiming {
     const cpu = this.options.cpuClock
     let t0 = performance.now()
     const state = model.newState()
-    let next = argmax(model.prefill(state, ids))
+    let next = this.greedy.sample(model.prefill(state, ids))
     this.prefill.push(performance.now() - t0)
     t0 = performance.now()
     const c0 = cpu?.() ?? 0
-    for (let i = 0; i < D; i++) next = argmax(model.decode(state, next))
+    for (let i = 0; i < D; i++) next = this.greedy.sample(model.decode(state, next))
     this.decode.push((performance.now() - t0) / D)
     if (cpu) this.decodeCpu.push((cpu() - c0) / D)
     this.stateBytes = state.byteLength
@@ -160,7 +163,7 @@ class ModelTiming {
     try {
       const t0 = performance.now()
       const fresh = model.prefillFromScratch(ids)
-      argmax(fresh.logits)
+      this.greedy.sample(fresh.logits)
       scratch.push(performance.now() - t0)
       fresh.state.dispose()
     } catch (e) {

@@ -141,4 +141,10 @@ export interface Kernels {
   addBias(x: Float32Array, bias: Float32Array, T: number, n: number): void
   /** out[i] = (a[i] + b[i]) / 2. out may alias a or b. */
   mean2(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void
+
+  /**
+   * Greedy decoding's pick: the first index of the largest of x[0, n), n ≥ 1, by src/sampling.ts
+   * argmax's rule (a value wins only by comparing greater: NaN never wins, a NaN at 0 keeps 0).
+   */
+  argmax(x: Float32Array, n: number): number
 }

@@ -31,7 +31,7 @@ export type FinishReason = 'stop' | 'length'
  * appends it with the next turn). Throws the signal's reason when aborted.
  */
 export async function* generate(model: HymbaModel, state: HymbaState, logits: Float32Array, options: GenerateOptions): AsyncGenerator<GeneratedToken, FinishReason> {
-  const sampler = new Sampler(options)
+  const sampler = new Sampler(options, model.kernels)
   const stop = new Set(options.stopTokenIds ?? [model.config.eosTokenId])
   for (let produced = 0; produced < options.maxTokens; produced++) {
     options.signal?.throwIfAborted()

@@ -29,17 +29,73 @@ export interface ModelOptions {
 /** Enough rows for batched matmuls to pay off; scratch of 64 rows of the 140M model is ~6 MiB. */
 const DEFAULT_CHUNK_TOKENS = 64
 
-/** Buffers of one forward step, given back to the backend when the step ends. */
+/** Floats per cache line: every arena buffer starts on one, as the backends' own blocks do. */
+const LINE_FLOATS = 16
+
+/**
+ * Where a step's scratch comes from. A one-token step (decode) asks for the same few dozen small
+ * buffers every token, and a backend round trip for each (alloc, zero, view, free) was a third of
+ * the step's JS time; so one-token steps bump-allocate from one block instead, reset when the step
+ * starts. The block is sized by the first one-token step, which takes its buffers from the backend
+ * and measures them, and is reserved when that step has given them all back: it sits with the
+ * long-lived blocks, not amid scratch (see the "backend memory order" test). Longer steps use the
+ * backend, buffer by buffer, as before.
+ */
+class StepMemory {
+  private block: Float32Array | null = null
+  private oneToken = false
+  private used = 0 // floats of the current one-token step, counted even where the block is short
+
+  constructor(private readonly kernels: Kernels) {}
+
+  beginStep(tokens: number): void {
+    this.oneToken = tokens === 1
+    this.used = 0
+  }
+
+  /** A zeroed buffer of `length` floats. */
+  take(length: number): Float32Array {
+    if (this.oneToken) {
+      const start = this.used
+      this.used += Math.ceil(length / LINE_FLOATS) * LINE_FLOATS
+      if (this.block && this.used <= this.block.length) {
+        const b = this.block.subarray(start, start + length)
+        b.fill(0)
+        return b
+      }
+    }
+    return this.kernels.alloc(length)
+  }
+
+  give(b: Float32Array): void {
+    if (!this.inBlock(b)) this.kernels.free(b)
+  }
+
+  /** After a one-token step has given its buffers back: (re)size the block to what it used. */
+  endStep(): void {
+    if (!this.oneToken || this.used <= (this.block?.length ?? 0)) return
+    if (this.block) this.kernels.free(this.block)
+    this.block = null
+    this.block = this.kernels.alloc(this.used)
+  }
+
+  private inBlock(b: Float32Array): boolean {
+    const block = this.block
+    return block !== null && b.buffer === block.buffer && b.byteOffset >= block.byteOffset && b.byteOffset < block.byteOffset + block.byteLength
+  }
+}
+
+/** Buffers of one forward step, given back when the step ends. */
 class Scratch {
   private readonly buffers: Float32Array[] = []
-  constructor(private readonly kernels: Kernels) {}
+  constructor(private readonly memory: StepMemory) {}
   f32(length: number): Float32Array {
-    const b = this.kernels.alloc(length)
+    const b = this.memory.take(length)
     this.buffers.push(b)
     return b
   }
   release(): void {
-    for (const b of this.buffers) this.kernels.free(b)
+    for (const b of this.buffers) this.memory.give(b)
     this.buffers.length = 0
   }
 }
@@ -61,6 +117,7 @@ export class HymbaModel {
   /** Per layer: the last layer that reads its K/V (itself, or its last consumer). */
   private readonly lastReader: readonly number[]
   private readonly metaPrefix: HymbaState
+  private readonly stepMemory: StepMemory
 
   constructor(
     readonly config: HymbaConfig,
@@ -69,6 +126,7 @@ export class HymbaModel {
     options: ModelOptions = {},
   ) {
     this.chunkTokens = options.chunkTokens ?? DEFAULT_CHUNK_TOKENS
+    this.stepMemory = new StepMemory(kernels)
     if (!(this.chunkTokens >= 1 && (Number.isInteger(this.chunkTokens) || this.chunkTokens === Infinity))) throw new RangeError(`chunkTokens ${this.chunkTokens} is not a positive integer or Infinity`)
     this.lastReader = config.layers.map((p) => Math.max(p.index, ...config.layers.filter((l) => !l.kv.produce && l.kv.borrowFrom === p.index).map((l) => l.index)))
     this.invFreq = ropeInverseFrequencies(config.ropeBase, config.headDim)
@@ -156,7 +214,8 @@ export class HymbaModel {
     for (let from = 0; from < T; from += chunk) {
       const n = Math.min(chunk, T - from)
       const pos = pos0 + from
-      const scratch = new Scratch(this.kernels)
+      this.stepMemory.beginStep(n)
+      const scratch = new Scratch(this.stepMemory)
       const x = scratch.f32(n * H) // [n, H]
       fill(x, from, n)
       this.layers(x, n, pos, state, rule, options.trace)
@@ -168,6 +227,7 @@ export class HymbaModel {
         this.kernels.matmul(logits.subarray((first - firstLogit) * V), x.subarray((first - from) * H), this.weights.lmHead, from + n - first)
       }
       scratch.release()
+      this.stepMemory.endStep()
     }
     return logits ?? new Float32Array(0)
   }
@@ -188,11 +248,11 @@ export class HymbaModel {
     const views = new Map<number, KvView>()
     // A layer's buffers go back to the backend when it ends, a producer's K/V view when its last
     // consumer ends: the peak is one layer's scratch and one group's view, not all layers' (issue 3).
-    const local = new Scratch(this.kernels)
+    const local = new Scratch(this.stepMemory)
     const viewScratch = new Map<number, Scratch>() // producer → the buffers of its view
     for (const w of this.weights.layers) {
       trace?.(w.plan.index, x, T)
-      const own = new Scratch(this.kernels)
+      const own = new Scratch(this.stepMemory)
       viewScratch.set(w.plan.index, own)
       this.layer(x, T, pos0, w, state, rule, views, local, own)
       local.release()

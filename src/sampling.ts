@@ -1,6 +1,7 @@
 // Sampling the next token from logits: greedy, temperature, top-k, top-p, with a seeded PRNG so a
 // seed reproduces a completion; log-probabilities for the API.
 // Must not import: worker/, Node built-ins.
+import type { Kernels } from './backend.ts'
 
 export interface SamplerOptions {
   /** 0 = greedy (argmax). Default 1. */
@@ -183,13 +184,17 @@ export class Sampler {
   private readonly random: () => number
   private scratch = new Float64Array(0) // the weights of untruncated draws, kept between tokens
 
-  constructor(private readonly options: SamplerOptions = {}) {
+  /** kernels: a backend whose argmax takes greedy picks from Float32Array logits (the same rule, in SIMD). */
+  constructor(
+    private readonly options: SamplerOptions = {},
+    private readonly kernels?: Pick<Kernels, 'argmax'>,
+  ) {
     this.random = seededRandom(options.seed ?? (Math.random() * 2 ** 32) >>> 0)
   }
 
   sample(logits: ArrayLike<number>): number {
     const temperature = this.options.temperature ?? 1
-    if (temperature <= 0) return argmax(logits)
+    if (temperature <= 0) return this.kernels && logits instanceof Float32Array && logits.length > 0 ? this.kernels.argmax(logits, logits.length) : argmax(logits)
     if (this.scratch.length < logits.length) this.scratch = new Float64Array(logits.length)
     const { ids, weights, mass } = candidates(logits, temperature, this.options.topK ?? 0, this.options.topP ?? 1, this.scratch)
     let r = this.random() * mass

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test'
 import type { AttentionShape, Kernels, Matrix, MatrixSource } from '../src/backend.ts'
 import { dequantize, quantizeQ4, quantizeQ8, type F32Source } from '../src/quant.ts'
 import { createReferenceKernels } from '../src/reference/kernels.ts'
-import { seededRandom } from '../src/sampling.ts'
+import { argmax, seededRandom } from '../src/sampling.ts'
 import { expectClose } from './support/fixture-format.ts'
 import { createWasmKernels, KernelOutOfMemory, relaxedSimdSupported } from '../wasm/loader.ts'
 
@@ -338,6 +338,41 @@ for (const [label, create] of backends) {
       ref.addBias(expected, bias, T, n)
       k.addBias(x, bias, T, n)
       expectClose(x, expected, 0, 'addBias')
+    })
+
+    it('argmax equals src/sampling.ts argmax (n = 1, 3, 17, 63, 32001): ties, ±0, ±∞, NaN', () => {
+      const rand = seeded(29)
+      for (const n of [1, 3, 17, 63, 32001]) {
+        const cases: Array<[string, Float32Array]> = [['random', randomArray(rand, n, 10)]]
+        const tie = randomArray(rand, n)
+        tie.fill(2, n >> 1) // the maximum from the middle on: the first of equal maxima wins
+        cases.push(['ties', tie])
+        const last = randomArray(rand, n)
+        last[n - 1] = 5 // the maximum in the scalar tail
+        cases.push(['last', last])
+        const zeros = new Float32Array(n).fill(-1)
+        for (let i = n >> 1; i < n; i++) zeros[i] = i % 2 ? 0 : -0 // a maximum of 0 in both signs
+        cases.push(['±0', zeros])
+        const nan = randomArray(rand, n)
+        for (let i = 0; i < n; i += 5) nan[i] = NaN // NaN at 0 keeps 0; elsewhere NaN never wins
+        cases.push(['NaN', nan])
+        const nanLater = randomArray(rand, n)
+        for (let i = 1; i < n; i += 2) nanLater[i] = NaN
+        cases.push(['NaN after 0', nanLater])
+        const inf = randomArray(rand, n).fill(-Infinity)
+        if (n > 2) inf[n - 2] = Infinity
+        cases.push(['±∞', inf])
+        for (const [what, x] of cases) {
+          const expected = argmax(x)
+          assert.equal(k.argmax(x, n), expected, `${what} n=${n}`)
+          const inWasm = k.alloc(n + 5)
+          inWasm.set(x)
+          inWasm.fill(1e30, n) // past n: never read
+          assert.equal(k.argmax(inWasm, n), expected, `${what} n=${n} in wasm memory`)
+          k.free(inWasm)
+        }
+      }
+      assert.throws(() => k.argmax(new Float32Array(4), 0), RangeError)
     })
   })
 }

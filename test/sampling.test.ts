@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { argmax, candidates, logSoftmax, logSumExp, Sampler } from '../src/sampling.ts'
+import { createWasmKernels } from '../wasm/loader.ts'
 
 /** Every id by decreasing logit, ties by id: the order the definitions above are stated in. */
 const byLogit = (logits: number[]) => logits.map((_, i) => i).sort((a, b) => logits[b] - logits[a] || a - b)
@@ -111,6 +112,23 @@ describe('sampling', () => {
     }
     assert.deepEqual(draw(5), draw(5))
     assert.notDeepEqual(draw(5), draw(6))
+  })
+
+  it('temperature 0 with a backend: its argmax (wasm) picks as the loop does', async () => {
+    const kernels = await createWasmKernels({ relaxed: false, memoryBytes: 4 << 20 })
+    const greedy = new Sampler({ temperature: 0 }, kernels)
+    fc.assert(
+      fc.property(logitsArb, (values) => {
+        const logits = Float32Array.from(values)
+        assert.equal(greedy.sample(logits), argmax(logits))
+      }),
+    )
+    let calls = 0
+    const counted = new Sampler({ temperature: 0 }, { argmax: (x, n) => (calls++, kernels.argmax(x, n)) })
+    assert.equal(counted.sample(Float32Array.from([0.5, 3, -1, 3, 2])), 1)
+    assert.equal(calls, 1)
+    assert.equal(counted.sample([0.5, 3, -1, 4, 2]), 3) // not a Float32Array: the loop
+    assert.equal(calls, 1)
   })
 
   it('NaN and −∞ logits: draws end and return a token id', () => {

@@ -51,6 +51,7 @@ interface KernelExports {
   add_into_f32(x: Ptr, y: Ptr, n: number): void
   add_bias_f32(x: Ptr, bias: Ptr, T: number, n: number): void
   mean2_f32(out: Ptr, a: Ptr, b: Ptr, n: number): void
+  argmax_f32(x: Ptr, n: number): number
 }
 interface RelaxedExports extends KernelExports {
   relaxed_dot_probe(out: Ptr, a: Ptr, b: Ptr, c: Ptr): void
@@ -475,5 +476,14 @@ class WasmKernels implements Kernels {
       const bp = s.input(b, n, 'mean2 b')
       this.x.mean2_f32(s.output(out, n, 'mean2 out'), ap, bp, n)
     })
+  }
+
+  argmax(x: Float32Array, n: number): number {
+    if (!(Number.isInteger(n) && n >= 1)) throw new RangeError(`argmax: needs n ≥ 1, got ${n}`)
+    let best = 0
+    this.run((s) => {
+      best = this.x.argmax_f32(s.input(x, n, 'argmax x'), n)
+    })
+    return best
   }
 }

@@ -2,6 +2,7 @@
 // written for clarity. It defines the numerics the faster backends are tested against.
 // Must not import: worker/, wasm/, Node built-ins.
 import type { AttentionShape, Kernels, Matrix, MatrixSource } from '../backend.ts'
+import { argmax } from '../sampling.ts'
 
 /** A reference matrix keeps its source; quantised formats are dequantised on the fly. */
 interface ReferenceMatrix extends Matrix {
@@ -193,6 +194,10 @@ export function createReferenceKernels(): Kernels {
     },
     mean2(out, a, b, n) {
       for (let i = 0; i < n; i++) out[i] = (a[i] + b[i]) / 2
+    },
+    argmax(x, n) {
+      if (!(Number.isInteger(n) && n >= 1)) throw new RangeError(`argmax: needs n ≥ 1, got ${n}`)
+      return argmax(x.subarray(0, n))
     },
   }
 }
