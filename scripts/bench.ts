@@ -12,11 +12,14 @@
 // --reps N, --baseline DIR (also run (c) for the int4 bundles with the kernels-simd.wasm in DIR: before/after in one run).
 // Owns: orchestration, the table, results.json. Must not import: worker/.
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Kernels } from '../src/backend.ts'
-import { convertCheckpoint, DEFAULT_GROUP, groupOf } from '../src/bundle/convert.ts'
+import { convertCheckpoint, DEFAULT_GROUP, groupOf, type ConvertOptions } from '../src/bundle/convert.ts'
+import { parseManifest } from '../src/bundle/format.ts'
+import { planTensors } from '../src/bundle/policy.ts'
+import { parseConfig } from '../src/config.ts'
 import { loadModel } from '../src/load.ts'
 import { folderSink } from '../src/node/folder-sink.ts'
 import { folderSource } from '../src/node/folder-source.ts'
@@ -182,12 +185,24 @@ async function modelDir(m: (typeof models)[number], key: QuantKey): Promise<stri
   // named by what it holds, so a cached bundle of another default group is never reused
   const spec = CONVERT[key]
   const dir = join(ROOT, '.tmp/bundles', `${m.key}-${spec.quant}-g${groupOf(spec)}${spec.embed ? `-embed-${spec.embed}` : ''}`)
-  if (!existsSync(join(dir, 'manifest.json'))) {
+  if (!cachedBundleIsCurrent(dir, spec)) {
+    rmSync(dir, { recursive: true, force: true })
     const t0 = performance.now()
     await convertCheckpoint(folderSource(m.src), await folderSink(dir), CONVERT[key])
     log(`converted ${m.name} → ${key} bundle in ${((performance.now() - t0) / 1e3).toFixed(1)} s (cached in .tmp/bundles)`)
   }
   return dir
+}
+
+/** Whether a cached bundle stores every tensor as the converter would now (src/bundle/policy.ts may have changed since). */
+function cachedBundleIsCurrent(dir: string, spec: ConvertOptions): boolean {
+  if (!existsSync(join(dir, 'manifest.json'))) return false
+  const { tensors } = parseManifest(readFileSync(join(dir, 'manifest.json')))
+  const config = parseConfig(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')))
+  const names = new Set(tensors.map((t) => t.name))
+  const plan = planTensors(config, (name) => names.has(name), spec.quant, groupOf(spec), spec.embed)
+  const storage = (t: { name: string; format: string; group?: number }) => `${t.name} ${t.format} ${t.group ?? ''}`
+  return plan.map(storage).join('\n') === tensors.map(storage).join('\n')
 }
 
 function runChild(dir: string, modulesDir?: string): NodeE2e {

@@ -15,6 +15,7 @@ import { ALIGN, MANIFEST_FILE, type BundleManifest } from '../src/bundle/format.
 import { planTensors } from '../src/bundle/policy.ts'
 import { TensorStore } from '../src/checkpoint.ts'
 import { BadCheckpoint } from '../src/errors.ts'
+import { parseConfig } from '../src/config.ts'
 import { loadModel, readConfig } from '../src/load.ts'
 import { HymbaModel } from '../src/model.ts'
 import { folderSink } from '../src/node/folder-sink.ts'
@@ -101,6 +102,19 @@ describe('bundle conversion and loading', () => {
       assert.equal(max, 0, `first difference at ${index}`)
     })
   }
+
+  it('a row no group divides: int8 with one scale per row from 32 columns on, else f32 (dt_proj)', async () => {
+    const raw = JSON.parse(readFileSync(join(fixtureDir('A'), 'config.json'), 'utf8')) as Record<string, unknown>
+    for (const [dtRank, expected] of [[8, 'f32'], [16, 'f32'], [48, 'q8/48'], [80, 'q8/80'], [96, 'q8/32']] as const) {
+      const config = parseConfig({ ...raw, mamba_dt_rank: dtRank })
+      for (const [quant, group] of [['int8', 64], ['int4', 64], ['int4', 32]] as const) {
+        const plan = planTensors(config, () => true, quant, group).find((p) => p.name.endsWith('dt_proj.0.weight'))!
+        const storage = plan.format === 'f32' ? 'f32' : `${plan.format}/${plan.group}`
+        const want = expected === 'q8/32' && quant === 'int4' ? 'q4/32' : expected
+        assert.equal(storage, want, `dt_rank ${dtRank}, ${quant}/${group}`)
+      }
+    }
+  })
 
   it('int4 bundles store the embedding int4 unless asked for int8', async () => {
     for (const [embed, format] of [[undefined, 'q4'], ['int8', 'q8']] as const) {

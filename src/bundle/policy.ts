@@ -7,8 +7,10 @@
 //   biases, conv weights, A, D and the meta tokens are read as float32 vectors and stay f32.
 // - f16: every matrix is stored f16 (widened to f32 at load).
 // - int8 / int4: a matrix is quantised with the requested group when it divides the row, else
-//   with 32 when that does, else it stays f32 (dt_proj: its rows have dt_rank ≤ 16 columns and
-//   hold 0.2 % of the weights).
+//   with 32 when that does. A row that neither divides (dt_proj: dt_rank columns) is int8 with one
+//   scale per row when it has at least ROW_GROUP_MIN columns (the kernels pad it to whole runs of
+//   32), else it stays f32: dt_rank 48 of the 140M model, 16 of hymba-brown-17m (whose bundles this
+//   leaves as they were).
 // - int4 stores the embedding (tied lm_head) int4 too by default; `embed: 'int8'` (`hymba convert
 //   --quant int4 --embed int8`) keeps it int8: see EMBEDDING_INT4 below.
 // - in_proj, x_proj, out_proj and the MLP are all quantised: with them the int4 bundle of
@@ -35,6 +37,15 @@ export interface TensorPlan {
  */
 const EMBEDDING_INT4: TensorFormat = 'q4'
 
+/**
+ * The shortest row stored int8 with one scale per row where no group divides it. Padded to whole
+ * runs of 32, a 48-column row (dt_proj of the 140M model) streams 64 bytes instead of 192: its 12
+ * matvecs with their activation quantisation take 68–77 µs a token against 155–167 in f32 (Deno,
+ * docs/benchmarks.md, session 7). A 16-column row would stream 32 bytes instead of 64 through three
+ * kernel calls instead of one.
+ */
+const ROW_GROUP_MIN = 32
+
 /** Storage of the embedding (tied lm_head) in int4 bundles; int8 bundles always use int8. */
 export const EMBED_QUANTS = ['int8', 'int4'] as const
 export type EmbedQuant = (typeof EMBED_QUANTS)[number]
@@ -56,7 +67,9 @@ export function planTensors(config: HymbaConfig, has: (name: string) => boolean,
     const cols = shape[1]
     const g = cols % group === 0 ? group : cols % 32 === 0 ? 32 : null
     const format: TensorFormat = quant === 'int8' ? 'q8' : shape[0] === config.vocabSize ? embedding : 'q4'
-    plans.push(g === null ? { name, shape, format: 'f32' } : { name, shape, format, group: g })
+    if (g !== null) plans.push({ name, shape, format, group: g })
+    else if (cols >= ROW_GROUP_MIN) plans.push({ name, shape, format: 'q8', group: cols })
+    else plans.push({ name, shape, format: 'f32' })
   }
   return plans
 }
