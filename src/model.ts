@@ -34,7 +34,7 @@ const LINE_FLOATS = 16
 
 /**
  * Where a step's scratch comes from. A one-token step (decode) asks for the same few dozen small
- * buffers every token, and a backend round trip for each (alloc, zero, view, free) was a third of
+ * buffers every token, and a backend round trip for each (alloc, zero, view, free) was a fifth of
  * the step's JS time; so one-token steps bump-allocate from one block instead, reset when the step
  * starts. The block is sized by the first one-token step, which takes its buffers from the backend
  * and measures them, and is reserved when that step has given them all back: it sits with the
@@ -71,12 +71,20 @@ class StepMemory {
     if (!this.inBlock(b)) this.kernels.free(b)
   }
 
-  /** After a one-token step has given its buffers back: (re)size the block to what it used. */
+  /**
+   * After a one-token step has given its buffers back: (re)size the block to what it used. Never
+   * throws: the step has already updated its state, and a backend that cannot spare the block
+   * (out of memory) keeps serving one-token steps buffer by buffer.
+   */
   endStep(): void {
     if (!this.oneToken || this.used <= (this.block?.length ?? 0)) return
     if (this.block) this.kernels.free(this.block)
     this.block = null
-    this.block = this.kernels.alloc(this.used)
+    try {
+      this.block = this.kernels.alloc(this.used)
+    } catch {
+      // the only failure of alloc with a positive length is memory
+    }
   }
 
   private inBlock(b: Float32Array): boolean {

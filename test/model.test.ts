@@ -309,6 +309,51 @@ describe('backend memory order', () => {
   })
 })
 
+describe('one-token step memory', () => {
+  // src/model.ts StepMemory: one-token steps bump-allocate from one block sized by the first of them
+  it('decode reuses one block; a backend that cannot spare it serves the steps buffer by buffer, with the same logits', async () => {
+    const reference = createReferenceKernels()
+    let refuse = -1 // a length the backend refuses, as if out of memory
+    const allocs: number[] = []
+    const kernels = {
+      ...reference,
+      alloc: (length: number) => {
+        if (length === refuse) throw new Error(`out of memory: ${length} floats`)
+        allocs.push(length)
+        return reference.alloc(length)
+      },
+    }
+    const loaded = await loadModel(folderSource(fixtureDir('A')), { kernels })
+    const fixture = readFixture('A')
+    const run = (model: HymbaModel) => {
+      const state = model.newState()
+      model.prefill(state, fixture.promptIds)
+      const perStep: number[] = []
+      const logits = fixture.decodeIds.map((id) => {
+        allocs.length = 0
+        const out = model.decode(state, id)
+        perStep.push(allocs.length)
+        return out
+      })
+      return { logits, perStep }
+    }
+    const withBlock = run(new HymbaModel(loaded.config, loaded.weights, kernels))
+    assert.ok(withBlock.perStep[0] > 1, 'the first step takes its buffers from the backend')
+    assert.deepEqual(withBlock.perStep.slice(1), withBlock.perStep.slice(1).map(() => 0), 'later steps allocate nothing')
+    // refuse the block (the first step's last allocation, the sum of its buffers)
+    const model = new HymbaModel(loaded.config, loaded.weights, kernels)
+    const probe = model.newState()
+    allocs.length = 0
+    model.decode(probe, fixture.decodeIds[0])
+    refuse = allocs[allocs.length - 1]
+    assert.ok(refuse > Math.max(...allocs.slice(0, -1)), 'the block is larger than any one buffer')
+    const blockless = new HymbaModel(loaded.config, loaded.weights, kernels)
+    const without = run(blockless)
+    assert.ok(without.perStep.every((n) => n > 1), `every step allocates: ${without.perStep}`)
+    without.logits.forEach((l, i) => assert.deepEqual(l, withBlock.logits[i], `decode ${i}`))
+  })
+})
+
 describe('generate', () => {
   it('without logprobs: the same tokens, no log-probabilities; with them: log softmax of the logits', async () => {
     const model = await modelOn('ts', 'A')
