@@ -188,7 +188,7 @@ async function modelDir(m: (typeof models)[number], key: QuantKey): Promise<stri
   if (!cachedBundleIsCurrent(dir, spec)) {
     rmSync(dir, { recursive: true, force: true })
     const t0 = performance.now()
-    await convertCheckpoint(folderSource(m.src), await folderSink(dir), CONVERT[key])
+    await convertCheckpoint(folderSource(m.src), await folderSink(dir), spec)
     log(`converted ${m.name} → ${key} bundle in ${((performance.now() - t0) / 1e3).toFixed(1)} s (cached in .tmp/bundles)`)
   }
   return dir
