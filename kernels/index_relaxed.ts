@@ -4,7 +4,7 @@
 // Must not import: anything but the kernel files.
 export * from './index'
 export { matvec_q8_f32_relaxed, matmul_q8_f32_relaxed, sign_split_i8 } from './matmul_q8'
-export { matvec_q4_f32_relaxed, matmul_q4_f32_relaxed } from './matmul_q4'
+export { matvec_q4_f32_relaxed, matmul_q4_f32_relaxed, gather_rows_q4_relaxed } from './matmul_q4'
 export { attention_f32_relaxed } from './attention'
 export { selective_scan_f32_relaxed } from './scan'
 

@@ -72,22 +72,29 @@ export function q4Bytes(rows: number, cols: number): number {
   return roundUp(rows, 4) * cols / 2
 }
 
+/** How a q4 run's 64 bytes are ordered (kernels/matmul_q4.ts): the plain module's or the relaxed module's. */
+export type Q4Layout = 'column-halves' | 'row-lanes'
+
 /**
  * dst / dstScales: zeroed. Source nibbles run over the whole matrix (column c of row r is nibble
- * r·cols + c, even nibbles low). In a 32-column chunk, byte i of a row holds column i (low nibble)
- * and column 16 + i (high nibble): kernels/matmul_q4.ts explains why.
+ * r·cols + c, even nibbles low). A block's 32-column run is 64 bytes: 'column-halves' gives row r
+ * bytes 16r..16r+15, byte i holding column i (low nibble) and column 16 + i (high nibble);
+ * 'row-lanes' gives chunk k (columns 8k..8k+7) bytes 16k..16k+15, byte 4r + j holding row r's
+ * column 8k + j (low) and 8k + 4 + j (high). kernels/matmul_q4.ts explains why.
  */
-export function packQ4(src: Q4Source, dst: Uint8Array, dstScales: Float32Array): void {
+export function packQ4(src: Q4Source, dst: Uint8Array, dstScales: Float32Array, layout: Q4Layout): void {
   const { rows, cols, data } = src
   const block = cols * 2
+  const rowLanes = layout === 'row-lanes'
   for (let r = 0; r < rows; r++) {
-    const base = (r >> 2) * block + (r & 3) * 16
+    const base = (r >> 2) * block + (r & 3) * (rowLanes ? 4 : 16)
     for (let c = 0; c < cols; c++) {
       const i = r * cols + c
       const nibble = i & 1 ? data[i >> 1] >> 4 : data[i >> 1] & 15
       const k = c & 31
-      const at = base + (c >> 5) * 64 + (k & 15)
-      dst[at] |= k < 16 ? nibble : nibble << 4
+      const at = base + (c >> 5) * 64 + (rowLanes ? (k >> 3) * 16 + (k & 3) : k & 15)
+      const high = rowLanes ? (k & 4) !== 0 : k >= 16
+      dst[at] |= high ? nibble << 4 : nibble
     }
   }
   packScales(src.scales, rows, cols / src.group, dstScales)

@@ -60,6 +60,7 @@ interface RelaxedExports extends KernelExports {
   matmul_q8_f32_relaxed(out: Ptr, w: Ptr, s: Ptr, rows: number, cols: number, group: number, xsign: Ptr, xs: Ptr, nsum: Ptr, T: number): void
   matvec_q4_f32_relaxed: KernelExports['matvec_q4_f32']
   matmul_q4_f32_relaxed: KernelExports['matmul_q4_f32']
+  gather_rows_q4_relaxed: KernelExports['gather_rows_q4']
   attention_f32_relaxed: KernelExports['attention_f32']
   selective_scan_f32_relaxed: KernelExports['selective_scan_f32']
 }
@@ -310,7 +311,7 @@ class WasmKernels implements Kernels {
     } else {
       const dst = new Uint8Array(this.heap, wp, wBytes)
       dst.fill(0)
-      packQ4(source, dst, scales)
+      packQ4(source, dst, scales, this.relaxed ? 'row-lanes' : 'column-halves')
     }
     return new WasmMatrix(this, rows, cols, source.format, wBytes + sFloats * 4, group, wp, sp)
   }
@@ -373,7 +374,7 @@ class WasmKernels implements Kernels {
       }
       if (m.format === 'f32') this.x.gather_rows_f32(o, m.weights, m.cols, idp, n)
       else if (m.format === 'q8') this.x.gather_rows_q8(o, m.weights, m.scales, m.cols, m.group, idp, n)
-      else this.x.gather_rows_q4(o, m.weights, m.scales, m.cols, m.group, idp, n)
+      else (this.relaxed ? (this.x as RelaxedExports).gather_rows_q4_relaxed : this.x.gather_rows_q4)(o, m.weights, m.scales, m.cols, m.group, idp, n)
     })
   }
 
