@@ -82,6 +82,7 @@ export interface KernelRow {
   ortMs?: number
   ortGflops?: number
   ortError?: string
+  roundGflops?: Array<number | undefined> // workerd rows: each round's speed (scripts/bench.ts KERNEL_ROUNDS)
 }
 
 export interface KernelBenchOptions {

@@ -139,4 +139,5 @@ export interface OrtRow {
   ms?: number
   gflops?: number
   error?: string
+  roundGflops?: Array<number | undefined> // each round's speed (scripts/bench.ts KERNEL_ROUNDS)
 }
