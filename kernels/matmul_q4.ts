@@ -95,7 +95,7 @@ const ROWS = memory.data(64, 16)
 
 /**
  * One token, four row blocks a quarter of the matrix apart (b0, b0 + quarter, …), group by group
- * (plain SIMD): four weight streams in flight instead of one (matmul_q8.ts quad: one core's DRAM
+ * (plain SIMD): four weight streams in flight instead of one (matmul_q8.ts oct: one core's DRAM
  * reads scale with the streams its prefetchers follow); a run's activations are loaded once for the
  * four blocks.
  */
