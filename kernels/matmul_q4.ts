@@ -124,8 +124,8 @@ const ROWS = memory.data(64, 16)
 const NIBBLE_MASK = memory.data<u32>([0x0f0f0f0f])
 
 /**
- * One row-lanes chunk (4 rows × 8 columns) into the rows' accumulator: the low nibbles against
- * the activations at xp (4 bytes, broadcast as xlo), the high nibbles against xhi.
+ * One row-lanes chunk v (4 rows × 8 columns) into the rows' accumulator: its low nibbles against
+ * xlo (the chunk's first four activations, broadcast to every lane), its high nibbles against xhi.
  */
 // @ts-ignore: decorator
 @inline function chunkR(acc: v128, v: v128, xlo: v128, xhi: v128, mask: v128): v128 {
@@ -163,7 +163,7 @@ const NIBBLE_MASK = memory.data<u32>([0x0f0f0f0f])
 /**
  * One token, four row blocks a quarter of the matrix apart, relaxed: chunk by chunk, each pair of
  * activation broadcasts feeds the four blocks' dots (4 i32 and 4 f32 accumulators, the mask, two
- * broadcasts and two temporaries: 13 of V8's 16 vector registers).
+ * broadcasts and two temporaries: 13 live vectors, within the 16 registers V8 allocates).
  */
 // @ts-ignore: decorator
 @inline function quadR(out: usize, w: usize, scales: usize, rows: i32, groups: i32, R: i32,
