@@ -314,7 +314,7 @@ if (!flag('--no-workerd')) {
     // the kernels in the runtime that serves them (workerd compiles the relaxed dot to vpdpbusd on
     // AVX-VNNI), and ORT in the same runtime: shape by shape, ours and ORT's alternately for
     // KERNEL_ROUNDS rounds, each side's median round kept, so a ratio compares the two under the same
-    // load (a single pair, seconds apart, moved the int8 ratio by up to 1.6× between runs)
+    // load (a single pair, seconds apart, moved the int8 ratio by about 1.5× between runs)
     const fetchRows = async <Row>(path: string, shape: [string, number, number]): Promise<Row[] | { error: string }> =>
       (await mf.dispatchFetch(`http://bench/${path}?shapes=${encodeURIComponent(JSON.stringify([shape]))}`)).json() as Promise<Row[] | { error: string }>
     const medianRow = <Row extends { ms?: number; gflops?: number }>(rounds: Row[]): Row => {
@@ -325,7 +325,7 @@ if (!flag('--no-workerd')) {
       const ours: KernelRow[][] = []
       const theirs: OrtRow[][] = []
       let failed = false
-      for (let round = 0; round < KERNEL_ROUNDS && !failed; round++) {
+      for (let round = 0; round < KERNEL_ROUNDS; round++) {
         const kr = await fetchRows<KernelRow>('kernels', shape)
         if ('error' in kr) {
           log(`  workerd kernels ${shape[0]}: ${kr.error.split('\n')[0]}`)
