@@ -1,12 +1,13 @@
-// int4 matvec / matmul (nibbles with f32 scales per 32 or 64 columns, activations int8 per 32
-// columns, i32 dot products), plain-SIMD and relaxed-SIMD variants; dequantising row gathers.
+// int4 matvec / matmul (nibbles with f32 scales per 32 or 64 columns, activations int8 with one
+// scale per group, i32 dot products), plain-SIMD and relaxed-SIMD variants; dequantising row gathers.
 // Owns: matvec_q4_f32, matmul_q4_f32, matvec_q4_f32_relaxed, matmul_q4_f32_relaxed, gather_rows_q4,
 // gather_rows_q4_relaxed.
 // Must not import: anything but ./simd.
 //
 // w = scale · (q − 8), so dot(x, w) = scale · (dot(x, q) − 8·Σx): the raw nibbles 0..15 are used
-// directly and Σx comes once per activation group from quantize_rows_i8 (the kernels overwrite
-// those sums with the correction −8·Σx they start each run from).
+// directly and Σx comes once per activation unit from quantize_rows_i8 (the kernels overwrite
+// those sums with the correction −8·Σx they start each group from). A q4 group (32 or 64 columns)
+// is one activation unit (kernels/quantize.ts), so a group's runs share one accumulator and scale.
 //
 // Layouts (wasm/layout.ts): rows in blocks of 4; block b holds cols/32 runs of 64 bytes, one run
 // being 4 rows × 32 columns. Scales: [rows/4 blocks][groups][4 rows] f32. The two modules order a
@@ -44,32 +45,33 @@ import { hsum4i, isRelaxed, madd, Plain, Relaxed, storeBlocks4, storeLanes } fro
 const ROWS = memory.data(64, 16)
 
 /**
- * One run (4 rows × 32 columns) of a block, plain SIMD: the four rows' dots, less 8·Σx, scaled by
- * the run's activation scale. xp: the permuted i16 activations (64 bytes a run).
+ * One run (4 rows × 32 columns) of a block, plain SIMD, into the rows' partial dots at ROWS: they
+ * start from c (first run of a group) or add to what is there. xp: the permuted i16 activations
+ * (64 bytes a run).
  */
 // @ts-ignore: decorator
-@inline function run(wp: usize, xp: usize, sp: usize, np: usize): v128 {
-  // every row's accumulator starts from the run's zero-point correction (lane 0; matmul's prologue)
-  const c = v128.load32_zero(np)
-  // one row per loop iteration: unrolled over the four rows, V8 schedules all sixteen masked
-  // vectors first and spills them (measured: 62 stack moves per block)
+@inline function runRows(wp: usize, xp: usize, c: v128, first: bool): void {
   const X0 = v128.load(xp)
   const X1 = v128.load(xp, 16)
   const X2 = v128.load(xp, 32)
   const X3 = v128.load(xp, 48)
-  for (let r: usize = 0; r < 64; r += 16) v128.store(ROWS + r, dot32(c, v128.load(wp + r), X0, X1, X2, X3))
-  const sums = hsum4i(v128.load(ROWS), v128.load(ROWS, 16), v128.load(ROWS, 32), v128.load(ROWS, 48))
-  return f32x4.mul(f32x4.convert_i32x4_s(sums), f32x4.splat(load<f32>(sp)))
+  // one row per loop iteration: unrolled over the four rows, V8 schedules all sixteen masked
+  // vectors first and spills them (measured: 62 stack moves per block)
+  for (let r: usize = 0; r < 64; r += 16) v128.store(ROWS + r, dot32(first ? c : v128.load(ROWS + r), v128.load(wp + r), X0, X1, X2, X3))
 }
 
 /**
- * One group's term of a block's four outputs (plain SIMD): its R runs (1, or 2 for groups of 64)
- * summed, times the group's four scales at gs. R is a literal at every call, so the choice folds away.
+ * One group's term of a block's four outputs, plain SIMD: the four rows' dots over its R runs (R = 1
+ * or 2, a literal), less 8·Σx, times the group's activation scale and its four weight scales at gs.
  */
 // @ts-ignore: decorator
 @inline function groupTerm(wp: usize, xp: usize, sp: usize, np: usize, gs: usize, R: i32): v128 {
-  const runs = R == 1 ? run(wp, xp, sp, np) : f32x4.add(run(wp, xp, sp, np), run(wp + 64, xp + 64, sp + 4, np + 4))
-  return f32x4.mul(runs, v128.load(gs))
+  // every row's accumulator starts from the group's zero-point correction (lane 0; matmul's prologue)
+  const c = v128.load32_zero(np)
+  runRows(wp, xp, c, true)
+  if (R == 2) runRows(wp + 64, xp + 64, c, false)
+  const sums = hsum4i(v128.load(ROWS), v128.load(ROWS, 16), v128.load(ROWS, 32), v128.load(ROWS, 48))
+  return f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(sums), f32x4.splat(load<f32>(sp))), v128.load(gs))
 }
 
 /** The plain kernels' dots carry 256 (dot32): exact, |256·d| < 2^24 converts without rounding and a power of two commutes with it. */
@@ -87,7 +89,7 @@ const ROWS = memory.data(64, 16)
 @inline function block(wb: usize, sb: usize, xq: usize, xs: usize, xsum: usize, groups: i32, R: i32): v128 {
   let acc = f32x4.splat(0)
   let wp = wb, xp = xq, sp = xs, np = xsum, gp = sb
-  for (let g = 0; g < groups; g++, wp += <usize>R << 6, xp += <usize>R << 6, sp += <usize>R << 2, np += <usize>R << 2, gp += 16) {
+  for (let g = 0; g < groups; g++, wp += <usize>R << 6, xp += <usize>R << 6, sp += 4, np += 4, gp += 16) {
     acc = f32x4.add(acc, groupTerm(wp, xp, sp, np, gp, R))
   }
   return unscale(acc)
@@ -108,7 +110,7 @@ const ROWS = memory.data(64, 16)
   let gp = scales + <usize>b0 * sStride
   let xp = xq, sp = xs, np = xsum
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0)
-  for (let g = 0; g < groups; g++, wp += <usize>R << 6, xp += <usize>R << 6, sp += <usize>R << 2, np += <usize>R << 2, gp += 16) {
+  for (let g = 0; g < groups; g++, wp += <usize>R << 6, xp += <usize>R << 6, sp += 4, np += 4, gp += 16) {
     acc0 = f32x4.add(acc0, groupTerm(wp, xp, sp, np, gp, R))
     acc1 = f32x4.add(acc1, groupTerm(wp + wq, xp, sp, np, gp + sq, R))
     acc2 = f32x4.add(acc2, groupTerm(wp + 2 * wq, xp, sp, np, gp + 2 * sq, R))
@@ -135,7 +137,7 @@ const NIBBLE_MASK = memory.data<u32>([0x0f0f0f0f])
 
 /**
  * One row-lanes run of one block (4 rows × 32 columns at wp, activations at xp): the four rows'
- * i32 dots in the lanes, starting from c (the run's −8·Σx in every lane).
+ * i32 dots in the lanes, added to c (to begin with, the group's −8·Σx in every lane).
  */
 // @ts-ignore: decorator
 @inline function runR(c: v128, wp: usize, xp: usize, mask: v128): v128 {
@@ -146,20 +148,21 @@ const NIBBLE_MASK = memory.data<u32>([0x0f0f0f0f])
 }
 
 /**
- * Four rows · one token, relaxed: acc += run dots × (activation scale · the rows' group scales), run
- * by run, the run's four chunks unrolled (runR). block4TR with one token, its chunks in a loop, ran
- * the single-token tails 0.85–0.98× (Deno, T = 7), so the two stay apart.
+ * Four rows · one token, relaxed: acc += group dots × (activation scale · the rows' group scales),
+ * group by group, each run's four chunks unrolled (runR). block4TR with one token, its chunks in a
+ * loop, ran the single-token tails 0.85–0.98× (Deno, T = 7), so the two stay apart.
  */
 // @ts-ignore: decorator
 @inline function blockR(wb: usize, sb: usize, xq: usize, xs: usize, xsum: usize, groups: i32, R: i32, mask: v128): v128 {
   let acc = f32x4.splat(0)
   let wp = wb, xp = xq, sp = xs, np = xsum, gp = sb
-  for (let g = 0; g < groups; g++, gp += 16) {
-    const gs = v128.load(gp)
-    for (let k = 0; k < R; k++, wp += 64, xp += 32, sp += 4, np += 4) {
-      const a = runR(v128.load32_splat(np), wp, xp, mask)
-      acc = madd<Relaxed>(f32x4.convert_i32x4_s(a), f32x4.mul(gs, v128.load32_splat(sp)), acc)
-    }
+  for (let g = 0; g < groups; g++, gp += 16, sp += 4, np += 4) {
+    // a run's eight dots form one dependency chain: the second run starts its own and joins after
+    let a = runR(v128.load32_splat(np), wp, xp, mask)
+    if (R == 2) a = i32x4.add(a, runR(i32x4.splat(0), wp + 64, xp + 32, mask))
+    wp += <usize>R << 6
+    xp += <usize>R << 5
+    acc = madd<Relaxed>(f32x4.convert_i32x4_s(a), f32x4.mul(v128.load(gp), v128.load32_splat(sp)), acc)
   }
   return acc
 }
@@ -178,24 +181,24 @@ const NIBBLE_MASK = memory.data<u32>([0x0f0f0f0f])
   let gp = scales + <usize>b0 * sStride
   let xp = xq, sp = xs, np = xsum
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0)
-  for (let g = 0; g < groups; g++, gp += 16) {
-    for (let k = 0; k < R; k++, wp += 64, xp += 32, sp += 4, np += 4) {
-      const c = v128.load32_splat(np)
-      let a0 = c, a1 = c, a2 = c, a3 = c
-      for (let o: usize = 0; o < 64; o += 16) {
-        const xlo = v128.load32_splat(xp + (o >> 1))
-        const xhi = v128.load32_splat(xp + (o >> 1), 4)
-        a0 = chunkR(a0, v128.load(wp + o), xlo, xhi, mask)
-        a1 = chunkR(a1, v128.load(wp + wq + o), xlo, xhi, mask)
-        a2 = chunkR(a2, v128.load(wp + 2 * wq + o), xlo, xhi, mask)
-        a3 = chunkR(a3, v128.load(wp + 3 * wq + o), xlo, xhi, mask)
-      }
-      const xsv = v128.load32_splat(sp)
-      acc0 = madd<Relaxed>(f32x4.convert_i32x4_s(a0), f32x4.mul(v128.load(gp), xsv), acc0)
-      acc1 = madd<Relaxed>(f32x4.convert_i32x4_s(a1), f32x4.mul(v128.load(gp + sq), xsv), acc1)
-      acc2 = madd<Relaxed>(f32x4.convert_i32x4_s(a2), f32x4.mul(v128.load(gp + 2 * sq), xsv), acc2)
-      acc3 = madd<Relaxed>(f32x4.convert_i32x4_s(a3), f32x4.mul(v128.load(gp + 3 * sq), xsv), acc3)
+  for (let g = 0; g < groups; g++, gp += 16, sp += 4, np += 4) {
+    const c = v128.load32_splat(np)
+    let a0 = c, a1 = c, a2 = c, a3 = c
+    for (let o: usize = 0; o < <usize>R << 6; o += 16) { // the group's R runs' chunks, in order
+      const xlo = v128.load32_splat(xp + (o >> 1))
+      const xhi = v128.load32_splat(xp + (o >> 1), 4)
+      a0 = chunkR(a0, v128.load(wp + o), xlo, xhi, mask)
+      a1 = chunkR(a1, v128.load(wp + wq + o), xlo, xhi, mask)
+      a2 = chunkR(a2, v128.load(wp + 2 * wq + o), xlo, xhi, mask)
+      a3 = chunkR(a3, v128.load(wp + 3 * wq + o), xlo, xhi, mask)
     }
+    wp += <usize>R << 6
+    xp += <usize>R << 5
+    const xsv = v128.load32_splat(sp)
+    acc0 = madd<Relaxed>(f32x4.convert_i32x4_s(a0), f32x4.mul(v128.load(gp), xsv), acc0)
+    acc1 = madd<Relaxed>(f32x4.convert_i32x4_s(a1), f32x4.mul(v128.load(gp + sq), xsv), acc1)
+    acc2 = madd<Relaxed>(f32x4.convert_i32x4_s(a2), f32x4.mul(v128.load(gp + 2 * sq), xsv), acc2)
+    acc3 = madd<Relaxed>(f32x4.convert_i32x4_s(a3), f32x4.mul(v128.load(gp + 3 * sq), xsv), acc3)
   }
   storeBlocks4(out, rows, b0 << 2, quarter << 2, acc0, acc1, acc2, acc3)
 }
@@ -210,29 +213,29 @@ const NIBBLE_MASK = memory.data<u32>([0x0f0f0f0f])
   xRow: usize, rb: usize, groups: i32, R: i32, mask: v128): void {
   let f0 = f32x4.splat(0), f1 = f32x4.splat(0), f2 = f32x4.splat(0), f3 = f32x4.splat(0)
   let wp = wb, xp = xq, sp = xs, np = xsum, gp = sb
-  for (let g = 0; g < groups; g++, gp += 16) {
-    for (let k = 0; k < R; k++, wp += 64, xp += 32, sp += 4, np += 4) {
-      let a0 = v128.load32_splat(np), a1 = v128.load32_splat(np + rb), a2 = v128.load32_splat(np + 2 * rb), a3 = v128.load32_splat(np + 3 * rb)
-      for (let o: usize = 0; o < 64; o += 16) {
-        const v = v128.load(wp + o)
-        const lo = v128.and(v, mask)
-        const hi = v128.and(i16x8.shr_u(v, 4), mask)
-        const x0 = xp + (o >> 1)
-        a0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x0), lo, a0)
-        a0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x0, 4), hi, a0)
-        a1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x0 + xRow), lo, a1)
-        a1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x0 + xRow, 4), hi, a1)
-        a2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x0 + 2 * xRow), lo, a2)
-        a2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x0 + 2 * xRow, 4), hi, a2)
-        a3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x0 + 3 * xRow), lo, a3)
-        a3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x0 + 3 * xRow, 4), hi, a3)
-      }
-      const gs = v128.load(gp)
-      f0 = madd<Relaxed>(f32x4.convert_i32x4_s(a0), f32x4.mul(gs, v128.load32_splat(sp)), f0)
-      f1 = madd<Relaxed>(f32x4.convert_i32x4_s(a1), f32x4.mul(gs, v128.load32_splat(sp + rb)), f1)
-      f2 = madd<Relaxed>(f32x4.convert_i32x4_s(a2), f32x4.mul(gs, v128.load32_splat(sp + 2 * rb)), f2)
-      f3 = madd<Relaxed>(f32x4.convert_i32x4_s(a3), f32x4.mul(gs, v128.load32_splat(sp + 3 * rb)), f3)
+  for (let g = 0; g < groups; g++, gp += 16, sp += 4, np += 4) {
+    let a0 = v128.load32_splat(np), a1 = v128.load32_splat(np + rb), a2 = v128.load32_splat(np + 2 * rb), a3 = v128.load32_splat(np + 3 * rb)
+    for (let o: usize = 0; o < <usize>R << 6; o += 16) { // the group's R runs' chunks, in order
+      const v = v128.load(wp + o)
+      const lo = v128.and(v, mask)
+      const hi = v128.and(i16x8.shr_u(v, 4), mask)
+      const x0 = xp + (o >> 1)
+      a0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x0), lo, a0)
+      a0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x0, 4), hi, a0)
+      a1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x0 + xRow), lo, a1)
+      a1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x0 + xRow, 4), hi, a1)
+      a2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x0 + 2 * xRow), lo, a2)
+      a2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x0 + 2 * xRow, 4), hi, a2)
+      a3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x0 + 3 * xRow), lo, a3)
+      a3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x0 + 3 * xRow, 4), hi, a3)
     }
+    wp += <usize>R << 6
+    xp += <usize>R << 5
+    const gs = v128.load(gp)
+    f0 = madd<Relaxed>(f32x4.convert_i32x4_s(a0), f32x4.mul(gs, v128.load32_splat(sp)), f0)
+    f1 = madd<Relaxed>(f32x4.convert_i32x4_s(a1), f32x4.mul(gs, v128.load32_splat(sp + rb)), f1)
+    f2 = madd<Relaxed>(f32x4.convert_i32x4_s(a2), f32x4.mul(gs, v128.load32_splat(sp + 2 * rb)), f2)
+    f3 = madd<Relaxed>(f32x4.convert_i32x4_s(a3), f32x4.mul(gs, v128.load32_splat(sp + 3 * rb)), f3)
   }
   const n = rows - r
   const o = out + (<usize>r << 2)
@@ -243,7 +246,7 @@ const NIBBLE_MASK = memory.data<u32>([0x0f0f0f0f])
   storeLanes(o + 3 * ob, f3, n)
 }
 
-/** −8·Σx per run (−2048·Σx for the plain kernels, whose dots carry 256), once per call instead of once per run of every block. */
+/** −8·Σx per group (−2048·Σx for the plain kernels, whose dots carry 256), once per call instead of once per group of every block. */
 // @ts-ignore: decorator
 @inline function zeroPointCorrections(xsum: usize, n: usize, shift: i32): void {
   for (let i: usize = 0; i < n; i++) store<i32>(xsum + (i << 2), -(load<i32>(xsum + (i << 2)) << shift))
@@ -253,7 +256,7 @@ const NIBBLE_MASK = memory.data<u32>([0x0f0f0f0f])
 // @ts-ignore: decorator
 @inline function matmul<V>(out: usize, w: usize, scales: usize, rows: i32, cols: i32, group: i32,
   xq: usize, xs: usize, xsum: usize, T: i32): void {
-  zeroPointCorrections(xsum, <usize>T * <usize>(cols >> 5), isRelaxed<V>() ? 3 : 11)
+  zeroPointCorrections(xsum, <usize>T * <usize>(cols / group), isRelaxed<V>() ? 3 : 11)
   if (group == 32) groupedMatmul<V>(out, w, scales, rows, cols, group, xq, xs, xsum, T, 1)
   else groupedMatmul<V>(out, w, scales, rows, cols, group, xq, xs, xsum, T, 2)
 }
@@ -263,10 +266,10 @@ const NIBBLE_MASK = memory.data<u32>([0x0f0f0f0f])
   xq: usize, xs: usize, xsum: usize, T: i32, R: i32): void {
   const relaxed = isRelaxed<V>()
   const groups = cols / group
-  const runs = <usize>(cols >> 5)
   const stride = <usize>cols << 1 // bytes per 4-row block: 4 rows · cols / 2
   const sStride = <usize>groups << 4
   const xRow = relaxed ? <usize>cols : <usize>cols << 1
+  const sRow = <usize>groups << 2 // bytes of a token's activation scales (and sums): one per group
   const mask = relaxed ? v128.load32_splat(NIBBLE_MASK) : i32x4.splat(0)
   if (T == 1) {
     // four streams: blocks b, b + Q, b + 2Q, b + 3Q (Q = ⌊blocks / 4⌋), then the last blocks % 4 alone
@@ -292,13 +295,13 @@ const NIBBLE_MASK = memory.data<u32>([0x0f0f0f0f])
       let t = t0
       if (relaxed) {
         for (; t + 4 <= t1; t += 4) {
-          block4TR(out + (<usize>t * <usize>rows << 2), rows, r, wb, sb, xq + <usize>t * xRow, xs + <usize>t * runs * 4, xsum + <usize>t * runs * 4, xRow, runs * 4, groups, R, mask)
+          block4TR(out + (<usize>t * <usize>rows << 2), rows, r, wb, sb, xq + <usize>t * xRow, xs + <usize>t * sRow, xsum + <usize>t * sRow, xRow, sRow, groups, R, mask)
         }
       }
       for (; t < t1; t++) {
         const xt = xq + <usize>t * xRow
-        const st = xs + <usize>t * runs * 4
-        const nt = xsum + <usize>t * runs * 4
+        const st = xs + <usize>t * sRow
+        const nt = xsum + <usize>t * sRow
         const v = relaxed ? blockR(wb, sb, xt, st, nt, groups, R, mask) : block(wb, sb, xt, st, nt, groups, R)
         storeLanes(out + ((<usize>t * <usize>rows + <usize>r) << 2), v, rows - r)
       }
@@ -307,7 +310,7 @@ const NIBBLE_MASK = memory.data<u32>([0x0f0f0f0f])
 }
 
 /**
- * out[rows] = W · x̂ for one token; x16: permuted i16 activations, xs / xsum: per-32 scales and Σq
+ * out[rows] = W · x̂ for one token; x16: permuted i16 activations, xs / xsum: per-group scales and Σq
  * (xsum is overwritten: it is the caller's scratch for this call).
  */
 export function matvec_q4_f32(out: usize, w: usize, scales: usize, rows: i32, cols: i32, group: i32, x16: usize, xs: usize, xsum: usize): void {

@@ -1,14 +1,16 @@
-// int8 matvec / matmul (weights int8 with f32 scales per group, activations int8 per 32 columns,
-// i32 dot products), plain-SIMD and relaxed-SIMD variants; dequantising row gathers.
+// int8 matvec / matmul (weights int8 with f32 scales per group, activations int8 per unit of 32 or
+// 64 columns, i32 dot products), plain-SIMD and relaxed-SIMD variants; dequantising row gathers.
 // Owns: matvec_q8_f32, matmul_q8_f32, matvec_q8_f32_relaxed, matmul_q8_f32_relaxed, sign_split_i8,
 // gather_rows_q8.
-// Must not import: anything but ./simd.
+// Must not import: anything but ./simd and ./quantize (activationUnit).
 //
 // Layout (wasm/layout.ts): rows in blocks of 4; columns padded per group to gp = ⌈group/32⌉·32.
 // Block b holds padded/16 chunks of 64 bytes: chunk c is [row 4b+r][16 columns], r = 0..3.
 // Scales: [rows/4 blocks][groups][4 rows] f32, so one v128 load gives a block's four scales.
-// Activations come from quantize_rows_i8 (kernels/quantize.ts); the relaxed kernels take them
-// through sign_split_i8 once per call.
+// Activations come from quantize_rows_i8 (kernels/quantize.ts), one scale per unit: a group of 32 or
+// 64 columns is one unit, so its dots get one horizontal sum and one scale. The relaxed kernels take
+// them through sign_split_i8 once per call.
+import { activationUnit } from './quantize'
 import { hsum4i, isRelaxed, Plain, Relaxed, storeBlocks4, storeLanes } from './simd'
 
 /** i32 dot of 16 int8 weights with 16 int8 activations already widened to i16 (plain SIMD). */
@@ -23,7 +25,7 @@ import { hsum4i, isRelaxed, Plain, Relaxed, storeBlocks4, storeLanes } from './s
  * Relaxed SIMD: the dot's second operand must be 7-bit, so it gets |x| ≤ 127 and the weights
  * carry the sign: with neg = (x < 0) as a byte mask, w ^ neg is w where x ≥ 0 and −w − 1 where
  * x < 0, so dot(w ^ neg, |x|) = dot(w, x) − Σ_{x<0} |x|. The correction depends on the activations
- * only: sign_split_i8 computes it once per run and the accumulators start from it.
+ * only: sign_split_i8 computes it once per unit and the accumulators start from it.
  */
 // @ts-ignore: decorator
 @inline function dot16r(acc: v128, w: v128, xa: v128, neg: v128): v128 {
@@ -31,15 +33,15 @@ import { hsum4i, isRelaxed, Plain, Relaxed, storeBlocks4, storeLanes } from './s
 }
 
 /**
- * The relaxed kernels' activations: xq [n bytes, n a multiple of 32] → xsign [2n]: per 16 columns
- * |x| then the mask x < 0; nsum [n / 32] (i32): Σ|x| over the negative x of each 32-column run.
+ * The relaxed kernels' activations: xq [n bytes, n a multiple of unit (32 or 64)] → xsign [2n]: per
+ * 16 columns |x| then the mask x < 0; nsum [n / unit] (i32): Σ|x| over the negative x of each unit.
  */
-export function sign_split_i8(xq: usize, n: i32, xsign: usize, nsum: usize): void {
-  for (let run = 0; run < n >> 5; run++) {
-    const q = xq + (<usize>run << 5)
-    const o = xsign + (<usize>run << 6)
+export function sign_split_i8(xq: usize, n: i32, unit: i32, xsign: usize, nsum: usize): void {
+  for (let u = 0; u < n / unit; u++) {
+    const q = xq + <usize>(u * unit)
+    const o = xsign + (<usize>(u * unit) << 1)
     let negSum = i32x4.splat(0)
-    for (let half: usize = 0; half < 2; half++) {
+    for (let half: usize = 0; half < <usize>(unit >> 4); half++) {
       const xv = v128.load(q + (half << 4))
       const neg = i8x16.lt_s(xv, i8x16.splat(0))
       const xa = i8x16.abs(xv)
@@ -47,20 +49,17 @@ export function sign_split_i8(xq: usize, n: i32, xsign: usize, nsum: usize): voi
       v128.store(o + (half << 5), neg, 16)
       negSum = i32x4.add(negSum, i32x4.extadd_pairwise_i16x8_u(i16x8.extadd_pairwise_i8x16_u(v128.and(xa, neg))))
     }
-    store<i32>(nsum + (<usize>run << 2), i32x4.extract_lane(negSum, 0) + i32x4.extract_lane(negSum, 1) + i32x4.extract_lane(negSum, 2) + i32x4.extract_lane(negSum, 3))
+    store<i32>(nsum + (<usize>u << 2), i32x4.extract_lane(negSum, 0) + i32x4.extract_lane(negSum, 1) + i32x4.extract_lane(negSum, 2) + i32x4.extract_lane(negSum, 3))
   }
 }
 
 /**
- * One run (4 rows × 32 columns) of a block: the four rows' dots times the run's activation scale.
- * Plain: xp holds 32 int8 activations. Relaxed: xp holds sign_split_i8's 64 bytes and np the run's
- * Σ_{x<0} |x|, which every row's accumulator starts from (in lane 0; the lanes are summed).
+ * One run (4 rows × 32 columns) of a block: the four rows' i32 dots, every row's accumulator
+ * starting from c. Plain: xp holds 32 int8 activations. Relaxed: xp holds sign_split_i8's 64 bytes.
  */
 // @ts-ignore: decorator
-@inline function run<V>(wp: usize, xp: usize, sp: usize, np: usize): v128 {
-  let a0 = i32x4.splat(0)
-  if (isRelaxed<V>()) a0 = v128.load32_zero(np)
-  let a1 = a0, a2 = a0, a3 = a0
+@inline function runSums<V>(wp: usize, xp: usize, c: v128): v128 {
+  let a0 = c, a1 = c, a2 = c, a3 = c
   for (let half: usize = 0; half < 2; half++) {
     const w = wp + (half << 6)
     if (isRelaxed<V>()) {
@@ -80,18 +79,31 @@ export function sign_split_i8(xq: usize, n: i32, xsign: usize, nsum: usize): voi
       a3 = dot16(a3, v128.load(w, 48), xl, xh)
     }
   }
-  return f32x4.mul(f32x4.convert_i32x4_s(hsum4i(a0, a1, a2, a3)), f32x4.splat(load<f32>(sp)))
+  return hsum4i(a0, a1, a2, a3)
 }
 
 /**
- * One group's term of a block's four outputs: its R runs (1, or 2 for groups of 64) summed, times the
- * group's four scales at gs. R is a literal at every call, so the choice folds away.
+ * One unit (R = 1 or 2 runs) of a block: the four rows' dots times the unit's activation scale. The
+ * relaxed kernels start the first run's accumulators from the unit's Σ_{x<0} |x| at np (in lane 0;
+ * the lanes are summed). The runs keep their own accumulators and horizontal sums, joined before
+ * the one convert and scale: one loop over the unit's four half-runs into shared accumulators ran
+ * 0.72–0.89× (Deno; binaryen keeps the loop).
+ */
+// @ts-ignore: decorator
+@inline function unitDot<V>(wp: usize, xp: usize, sp: usize, np: usize, R: i32): v128 {
+  const c = isRelaxed<V>() ? v128.load32_zero(np) : i32x4.splat(0)
+  const xRun: usize = isRelaxed<V>() ? 64 : 32
+  const sums = R == 1 ? runSums<V>(wp, xp, c) : i32x4.add(runSums<V>(wp, xp, c), runSums<V>(wp + 128, xp + xRun, i32x4.splat(0)))
+  return f32x4.mul(f32x4.convert_i32x4_s(sums), f32x4.splat(load<f32>(sp)))
+}
+
+/**
+ * One group's term of a block's four outputs: the dots of its R runs (1, or 2 for groups of 64; one
+ * activation unit) times the group's four scales at gs. R is a literal at every call.
  */
 // @ts-ignore: decorator
 @inline function groupTerm<V>(wp: usize, xp: usize, sp: usize, np: usize, gs: usize, R: i32): v128 {
-  const xRun: usize = isRelaxed<V>() ? 64 : 32
-  const runs = R == 1 ? run<V>(wp, xp, sp, np) : f32x4.add(run<V>(wp, xp, sp, np), run<V>(wp + 128, xp + xRun, sp + 4, np + 4))
-  return f32x4.mul(runs, v128.load(gs))
+  return f32x4.mul(unitDot<V>(wp, xp, sp, np, R), v128.load(gs))
 }
 
 /**
@@ -103,7 +115,7 @@ export function sign_split_i8(xq: usize, n: i32, xsign: usize, nsum: usize): voi
   const xRun: usize = isRelaxed<V>() ? 64 : 32
   let acc = f32x4.splat(0)
   let wp = wb, xp = xq, sp = xs, np = nsum, gp = sb
-  for (let g = 0; g < groups; g++, wp += <usize>R << 7, xp += <usize>R * xRun, sp += <usize>R << 2, np += <usize>R << 2, gp += 16) {
+  for (let g = 0; g < groups; g++, wp += <usize>R << 7, xp += <usize>R * xRun, sp += 4, np += 4, gp += 16) {
     acc = f32x4.add(acc, groupTerm<V>(wp, xp, sp, np, gp, R))
   }
   return acc
@@ -111,18 +123,21 @@ export function sign_split_i8(xq: usize, n: i32, xsign: usize, nsum: usize): voi
 
 /**
  * Four rows · one token: returns the four outputs. V is Plain or Relaxed (simd.ts). Groups of 32 and
- * 64 take blockGroups; other groups (padded to whole runs) a nested group/run loop.
+ * 64 take blockGroups; other groups (padded to whole runs) a nested group/unit loop.
  */
 // @ts-ignore: decorator
 @inline function block<V>(wb: usize, sb: usize, xq: usize, xs: usize, nsum: usize, groups: i32, runsPerGroup: i32): v128 {
   if (runsPerGroup == 1) return blockGroups<V>(wb, sb, xq, xs, nsum, groups, 1)
   if (runsPerGroup == 2) return blockGroups<V>(wb, sb, xq, xs, nsum, groups, 2)
-  const xRun: usize = isRelaxed<V>() ? 64 : 32
+  const runsPerUnit = activationUnit(runsPerGroup << 5) >> 5
+  const xUnit = <usize>runsPerUnit * (isRelaxed<V>() ? 64 : 32)
   let acc = f32x4.splat(0)
   let wp = wb, xp = xq, sp = xs, np = nsum, gp = sb
   for (let g = 0; g < groups; g++, gp += 16) {
     let accG = f32x4.splat(0)
-    for (let r = 0; r < runsPerGroup; r++, wp += 128, xp += xRun, sp += 4, np += 4) accG = f32x4.add(accG, run<V>(wp, xp, sp, np))
+    for (let r = 0; r < runsPerGroup; r += runsPerUnit, wp += <usize>runsPerUnit << 7, xp += xUnit, sp += 4, np += 4) {
+      accG = f32x4.add(accG, unitDot<V>(wp, xp, sp, np, runsPerUnit))
+    }
     acc = f32x4.add(acc, f32x4.mul(accG, v128.load(gp)))
   }
   return acc
@@ -148,7 +163,7 @@ export function sign_split_i8(xq: usize, n: i32, xsign: usize, nsum: usize): voi
   let xp = xq, sp = xs, np = nsum
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0)
   let acc4 = f32x4.splat(0), acc5 = f32x4.splat(0), acc6 = f32x4.splat(0), acc7 = f32x4.splat(0)
-  for (let g = 0; g < groups; g++, wp += <usize>R << 7, xp += <usize>R * xRun, sp += <usize>R << 2, np += <usize>R << 2, gp += 16) {
+  for (let g = 0; g < groups; g++, wp += <usize>R << 7, xp += <usize>R * xRun, sp += 4, np += 4, gp += 16) {
     acc0 = f32x4.add(acc0, groupTerm<V>(wp, xp, sp, np, gp, R))
     acc1 = f32x4.add(acc1, groupTerm<V>(wp + wq, xp, sp, np, gp + sq, R))
     acc2 = f32x4.add(acc2, groupTerm<V>(wp + 2 * wq, xp, sp, np, gp + 2 * sq, R))
@@ -168,7 +183,7 @@ export function sign_split_i8(xq: usize, n: i32, xsign: usize, nsum: usize): voi
   const gp = (group + 31) & ~31
   const groups = cols / group
   const padded = <usize>(groups * gp)
-  const runs = <usize>(padded >> 5)
+  const units = <usize>(padded / activationUnit(gp))
   const stride = padded << 2 // bytes per 4-row block
   const sStride = <usize>groups << 4
   const xRow = isRelaxed<V>() ? padded << 1 : padded
@@ -194,7 +209,7 @@ export function sign_split_i8(xq: usize, n: i32, xsign: usize, nsum: usize): voi
       const wb = w + <usize>(r >> 2) * stride
       const sb = scales + <usize>(r >> 2) * sStride
       for (let t = t0; t < t1; t++) {
-        const v = block<V>(wb, sb, xq + <usize>t * xRow, xs + <usize>t * runs * 4, nsum + <usize>t * runs * 4, groups, gp >> 5)
+        const v = block<V>(wb, sb, xq + <usize>t * xRow, xs + <usize>t * units * 4, nsum + <usize>t * units * 4, groups, gp >> 5)
         storeLanes(out + ((<usize>t * <usize>rows + <usize>r) << 2), v, rows - r)
       }
     }

@@ -30,15 +30,19 @@ const maxAbs = (a: ArrayLike<number>) => {
   return m
 }
 
-/** x̂: the activations as the int8 kernels see them (mirror of kernels/quantize.ts, in TS). */
+/**
+ * x̂: the activations as the int8 kernels see them (mirror of kernels/quantize.ts, in TS): one scale
+ * per unit of 64 columns of a group padded to a multiple of 64 columns, else of 32.
+ */
 function quantizedActivations(x: Float32Array, T: number, cols: number, group: number): { xhat: Float32Array; runScale: number[] } {
   const xhat = new Float32Array(T * cols)
-  const runScale: number[] = [] // scale of the run holding each element (for the quantisation bound)
+  const runScale: number[] = [] // scale of the unit holding each element (for the quantisation bound)
+  const unit = Math.ceil(group / 32) % 2 === 0 ? 64 : 32
   for (let t = 0; t < T; t++) {
     for (let g = 0; g < cols / group; g++) {
-      for (let within = 0; within < group; within += 32) {
+      for (let within = 0; within < group; within += unit) {
         const start = t * cols + g * group + within
-        const n = Math.min(32, group - within)
+        const n = Math.min(unit, group - within)
         let m = 0
         for (let j = 0; j < n; j++) m = Math.max(m, Math.abs(x[start + j]))
         const inv = m > 0 ? Math.fround(127 / m) : 0
@@ -98,7 +102,7 @@ for (const [label, create] of backends) {
                 return
               }
               // exact integer path: compare with the reference on the activations the kernel sees
-              const { xhat, runScale } = quantizedActivations(x, T, cols, source.format === 'q8' ? source.group : 32)
+              const { xhat, runScale } = quantizedActivations(x, T, cols, source.group)
               const expectedHat = new Float32Array(T * rows)
               ref.matmul(expectedHat, xhat, wRef, T)
               expectClose(out, expectedHat, cols * EPS * maxW * maxAbs(xhat), `${source.format} matmul vs x̂`)
@@ -144,7 +148,7 @@ for (const [label, create] of backends) {
           const x = Float32Array.from({ length: T * cols }, () => (rand() < 0.5 ? -1 : 1)) // every activation quantises to ±127
           const out = new Float32Array(T * rows)
           k.matmul(out, x, k.prepareMatrix(source), T)
-          const { xhat } = quantizedActivations(x, T, cols, 32)
+          const { xhat } = quantizedActivations(x, T, cols, group)
           const expected = new Float32Array(T * rows)
           ref.matmul(expected, xhat, ref.prepareMatrix(source), T)
           expectClose(out, expected, cols * EPS * 8 * maxAbs(xhat), `q4 extremes ${rows}×${cols}/g${group} T=${T}`)

@@ -32,6 +32,11 @@ export function q8GroupPadded(group: number): number {
   return roundUp(group, 32)
 }
 
+/** Columns per activation scale for a group padded to gp columns (kernels/quantize.ts activationUnit). */
+export function activationUnit(gp: number): number {
+  return gp % 64 === 0 ? 64 : 32
+}
+
 /** q8 weight bytes: blocks of 4 rows × (groups · padded group); chunk = [row r][16 columns]. */
 export function q8Bytes(rows: number, cols: number, group: number): number {
   return roundUp(rows, 4) * (cols / group) * q8GroupPadded(group)

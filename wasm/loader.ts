@@ -6,7 +6,7 @@
 // this file; Node's fs is reached through process.getBuiltinModule only inside createWasmKernels).
 import type { AttentionShape, Kernels, Matrix, MatrixSource } from '../src/backend.ts'
 import { Allocator, KernelOutOfMemory } from './allocator.ts'
-import { f32Floats, packF32, packQ4, packQ8, q4Bytes, q8Bytes, q8GroupPadded, scaleFloats } from './layout.ts'
+import { activationUnit, f32Floats, packF32, packQ4, packQ8, q4Bytes, q8Bytes, q8GroupPadded, scaleFloats } from './layout.ts'
 
 export { KernelOutOfMemory }
 
@@ -55,7 +55,7 @@ interface KernelExports {
 }
 interface RelaxedExports extends KernelExports {
   relaxed_dot_probe(out: Ptr, a: Ptr, b: Ptr, c: Ptr): void
-  sign_split_i8(xq: Ptr, n: number, xsign: Ptr, nsum: Ptr): void
+  sign_split_i8(xq: Ptr, n: number, unit: number, xsign: Ptr, nsum: Ptr): void
   matvec_q8_f32_relaxed(out: Ptr, w: Ptr, s: Ptr, rows: number, cols: number, group: number, xsign: Ptr, xs: Ptr, nsum: Ptr): void
   matmul_q8_f32_relaxed(out: Ptr, w: Ptr, s: Ptr, rows: number, cols: number, group: number, xsign: Ptr, xs: Ptr, nsum: Ptr, T: number): void
   matvec_q4_f32_relaxed: KernelExports['matvec_q4_f32']
@@ -333,11 +333,12 @@ class WasmKernels implements Kernels {
         else this.x.matmul_f32(o, m.weights, rows, cols, xp, T)
         return
       }
-      // int8 activations, one scale and Σq per 32 (padded) columns: kernels/quantize.ts
-      const padded = m.format === 'q8' ? (cols / group) * q8GroupPadded(group) : cols
-      const runs = padded / 32
-      const xs = s.scratch(T * runs * 4)
-      const xsum = s.scratch(T * runs * 4)
+      // int8 activations, one scale and Σq per unit of 32 or 64 (padded) columns: kernels/quantize.ts
+      const gp = m.format === 'q8' ? q8GroupPadded(group) : group
+      const padded = (cols / group) * gp
+      const unit = activationUnit(gp)
+      const xs = s.scratch((T * padded / unit) * 4)
+      const xsum = s.scratch((T * padded / unit) * 4)
       const xq = s.scratch(T * padded)
       const x16 = m.format === 'q4' && !this.relaxed ? s.scratch(T * padded * 2) : 0
       this.x.quantize_rows_i8(xp, T, cols, group, xq, xs, xsum, x16)
@@ -345,7 +346,7 @@ class WasmKernels implements Kernels {
       if (m.format === 'q8' && this.relaxed) {
         // |x| and the sign masks once per call (kernels/matmul_q8.ts sign_split_i8); xsum is reused for Σ_{x<0} |x|
         const xsign = s.scratch(T * padded * 2)
-        r.sign_split_i8(xq, T * padded, xsign, xsum)
+        r.sign_split_i8(xq, T * padded, unit, xsign, xsum)
         if (T === 1) r.matvec_q8_f32_relaxed(o, m.weights, m.scales, rows, cols, group, xsign, xs, xsum)
         else r.matmul_q8_f32_relaxed(o, m.weights, m.scales, rows, cols, group, xsign, xs, xsum, T)
       } else if (m.format === 'q8') {
