@@ -54,47 +54,49 @@ export function sign_split_i8(xq: usize, n: i32, unit: i32, xsign: usize, nsum: 
 }
 
 /**
- * One run (4 rows × 32 columns) of a block: the four rows' i32 dots, every row's accumulator
- * starting from c. Plain: xp holds 32 int8 activations. Relaxed: xp holds sign_split_i8's 64 bytes.
+ * The activations of 16-column half h of a unit, as the V dot (dot16 / dot16r) takes them: plain,
+ * the int8 x widened to i16 (low eight, high eight); relaxed, sign_split_i8's |x| and sign mask.
  */
 // @ts-ignore: decorator
-@inline function runSums<V>(wp: usize, xp: usize, c: v128): v128 {
-  let a0 = c, a1 = c, a2 = c, a3 = c
-  for (let half: usize = 0; half < 2; half++) {
-    const w = wp + (half << 6)
-    if (isRelaxed<V>()) {
-      const xa = v128.load(xp + (half << 5))
-      const neg = v128.load(xp + (half << 5), 16)
-      a0 = dot16r(a0, v128.load(w), xa, neg)
-      a1 = dot16r(a1, v128.load(w, 16), xa, neg)
-      a2 = dot16r(a2, v128.load(w, 32), xa, neg)
-      a3 = dot16r(a3, v128.load(w, 48), xa, neg)
-    } else {
-      const xv = v128.load(xp + (half << 4))
-      const xl = i16x8.extend_low_i8x16_s(xv)
-      const xh = i16x8.extend_high_i8x16_s(xv)
-      a0 = dot16(a0, v128.load(w), xl, xh)
-      a1 = dot16(a1, v128.load(w, 16), xl, xh)
-      a2 = dot16(a2, v128.load(w, 32), xl, xh)
-      a3 = dot16(a3, v128.load(w, 48), xl, xh)
-    }
-  }
-  return hsum4i(a0, a1, a2, a3)
+@inline function xHalfA<V>(xp: usize, h: usize): v128 {
+  return isRelaxed<V>() ? v128.load(xp + (h << 5)) : i16x8.extend_low_i8x16_s(v128.load(xp + (h << 4)))
+}
+// @ts-ignore: decorator
+@inline function xHalfB<V>(xp: usize, h: usize): v128 {
+  return isRelaxed<V>() ? v128.load(xp + (h << 5), 16) : i16x8.extend_high_i8x16_s(v128.load(xp + (h << 4)))
+}
+// @ts-ignore: decorator
+@inline function dotV<V>(acc: v128, w: v128, xA: v128, xB: v128): v128 {
+  return isRelaxed<V>() ? dot16r(acc, w, xA, xB) : dot16(acc, w, xA, xB)
 }
 
 /**
- * One unit (R = 1 or 2 runs) of a block: the four rows' dots times the unit's activation scale. The
- * relaxed kernels start the first run's accumulators from the unit's Σ_{x<0} |x| at np (in lane 0;
- * the lanes are summed). The runs keep their own accumulators and horizontal sums, joined before
- * the one convert and scale: one loop over the unit's four half-runs into shared accumulators ran
- * 0.72–0.89× (Deno; binaryen keeps the loop).
+ * One unit (4 rows × R runs of 32 columns, R = 1 or 2) of a block: the four rows' dots times the
+ * unit's activation scale. The relaxed kernels start the accumulators from the unit's Σ_{x<0} |x| at
+ * np (in lane 0; the lanes are summed). A run is two 16-column halves, each a loop of two: one loop
+ * over a unit's four halves ran 0.72–0.89×, a run loop around the half loop 0.72–0.93× (Deno).
  */
 // @ts-ignore: decorator
 @inline function unitDot<V>(wp: usize, xp: usize, sp: usize, np: usize, R: i32): v128 {
-  const c = isRelaxed<V>() ? v128.load32_zero(np) : i32x4.splat(0)
-  const xRun: usize = isRelaxed<V>() ? 64 : 32
-  const sums = R == 1 ? runSums<V>(wp, xp, c) : i32x4.add(runSums<V>(wp, xp, c), runSums<V>(wp + 128, xp + xRun, i32x4.splat(0)))
-  return f32x4.mul(f32x4.convert_i32x4_s(sums), f32x4.splat(load<f32>(sp)))
+  let a0 = isRelaxed<V>() ? v128.load32_zero(np) : i32x4.splat(0)
+  let a1 = a0, a2 = a0, a3 = a0
+  for (let h: usize = 0; h < 2; h++) {
+    const w = wp + (h << 6), xA = xHalfA<V>(xp, h), xB = xHalfB<V>(xp, h)
+    a0 = dotV<V>(a0, v128.load(w), xA, xB)
+    a1 = dotV<V>(a1, v128.load(w, 16), xA, xB)
+    a2 = dotV<V>(a2, v128.load(w, 32), xA, xB)
+    a3 = dotV<V>(a3, v128.load(w, 48), xA, xB)
+  }
+  if (R == 2) {
+    for (let h: usize = 2; h < 4; h++) {
+      const w = wp + (h << 6), xA = xHalfA<V>(xp, h), xB = xHalfB<V>(xp, h)
+      a0 = dotV<V>(a0, v128.load(w), xA, xB)
+      a1 = dotV<V>(a1, v128.load(w, 16), xA, xB)
+      a2 = dotV<V>(a2, v128.load(w, 32), xA, xB)
+      a3 = dotV<V>(a3, v128.load(w, 48), xA, xB)
+    }
+  }
+  return f32x4.mul(f32x4.convert_i32x4_s(hsum4i(a0, a1, a2, a3)), f32x4.splat(load<f32>(sp)))
 }
 
 /**
