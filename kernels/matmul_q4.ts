@@ -158,6 +158,7 @@ const NIBBLE_MASK = memory.data<u32>([0x0f0f0f0f])
   let wp = wb, xp = xq, sp = xs, np = xsum, gp = sb
   for (let g = 0; g < groups; g++, gp += 16, sp += 4, np += 4) {
     // a run's eight dots form one dependency chain: the second run starts its own and joins after
+    // (one chain through both ran 0.82–0.95× at T = 3 and 7, Deno)
     let a = runR(v128.load32_splat(np), wp, xp, mask)
     if (R == 2) a = i32x4.add(a, runR(i32x4.splat(0), wp + 64, xp + 32, mask))
     wp += <usize>R << 6

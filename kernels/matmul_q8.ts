@@ -54,8 +54,9 @@ export function sign_split_i8(xq: usize, n: i32, unit: i32, xsign: usize, nsum: 
 }
 
 /**
- * The activations of 16-column half h of a unit, as the V dot (dot16 / dot16r) takes them: plain,
- * the int8 x widened to i16 (low eight, high eight); relaxed, sign_split_i8's |x| and sign mask.
+ * The activations of 16-column half h of a unit, as the V dot (dotV) takes them, in two vectors:
+ * plain, the int8 x widened to i16 (xHalfA the low eight, xHalfB the high eight); relaxed,
+ * sign_split_i8's |x| (A) and sign mask (B).
  */
 // @ts-ignore: decorator
 @inline function xHalfA<V>(xp: usize, h: usize): v128 {
@@ -65,6 +66,7 @@ export function sign_split_i8(xq: usize, n: i32, unit: i32, xsign: usize, nsum: 
 @inline function xHalfB<V>(xp: usize, h: usize): v128 {
   return isRelaxed<V>() ? v128.load(xp + (h << 5), 16) : i16x8.extend_high_i8x16_s(v128.load(xp + (h << 4)))
 }
+/** dot16 (plain) or dot16r (relaxed) of 16 weights with xHalfA / xHalfB's activations. */
 // @ts-ignore: decorator
 @inline function dotV<V>(acc: v128, w: v128, xA: v128, xB: v128): v128 {
   return isRelaxed<V>() ? dot16r(acc, w, xA, xB) : dot16(acc, w, xA, xB)
@@ -73,8 +75,9 @@ export function sign_split_i8(xq: usize, n: i32, unit: i32, xsign: usize, nsum: 
 /**
  * One unit (4 rows × R runs of 32 columns, R = 1 or 2) of a block: the four rows' dots times the
  * unit's activation scale. The relaxed kernels start the accumulators from the unit's Σ_{x<0} |x| at
- * np (in lane 0; the lanes are summed). A run is two 16-column halves, each a loop of two: one loop
- * over a unit's four halves ran 0.72–0.89×, a run loop around the half loop 0.72–0.93× (Deno).
+ * np (in lane 0; the lanes are summed). The unit's 16-column halves run as two loops of two (the
+ * second only when R = 2): one loop over all four ran 0.72–0.89×, a loop over the runs around a
+ * two-half loop 0.72–0.93× (Deno).
  */
 // @ts-ignore: decorator
 @inline function unitDot<V>(wp: usize, xp: usize, sp: usize, np: usize, R: i32): v128 {
