@@ -10,6 +10,7 @@ import { createReferenceKernels } from '../src/reference/kernels.ts'
 import { argmax, seededRandom } from '../src/sampling.ts'
 import { expectClose } from './support/fixture-format.ts'
 import { createWasmKernels, KernelOutOfMemory, relaxedSimdSupported } from '../wasm/loader.ts'
+import { activationUnit, q8GroupPadded } from '../wasm/layout.ts'
 
 const EPS = 2 ** -23 // f32 machine epsilon
 const ref = createReferenceKernels()
@@ -37,7 +38,7 @@ const maxAbs = (a: ArrayLike<number>) => {
 function quantizedActivations(x: Float32Array, T: number, cols: number, group: number): { xhat: Float32Array; runScale: number[] } {
   const xhat = new Float32Array(T * cols)
   const runScale: number[] = [] // scale of the unit holding each element (for the quantisation bound)
-  const unit = Math.ceil(group / 32) % 2 === 0 ? 64 : 32
+  const unit = activationUnit(q8GroupPadded(group))
   for (let t = 0; t < T; t++) {
     for (let g = 0; g < cols / group; g++) {
       for (let within = 0; within < group; within += unit) {

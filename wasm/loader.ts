@@ -337,8 +337,9 @@ class WasmKernels implements Kernels {
       const gp = m.format === 'q8' ? q8GroupPadded(group) : group
       const padded = (cols / group) * gp
       const unit = activationUnit(gp)
-      const xs = s.scratch((T * padded / unit) * 4)
-      const xsum = s.scratch((T * padded / unit) * 4)
+      const unitBytes = (T * padded / unit) * 4 // one f32 scale, or one i32 sum, per unit
+      const xs = s.scratch(unitBytes)
+      const xsum = s.scratch(unitBytes)
       const xq = s.scratch(T * padded)
       const x16 = m.format === 'q4' && !this.relaxed ? s.scratch(T * padded * 2) : 0
       this.x.quantize_rows_i8(xp, T, cols, group, xq, xs, xsum, x16)
